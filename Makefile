@@ -1,0 +1,30 @@
+# The two entry points of the README. Both are idempotent: the venv is rebuilt only
+# when pyproject.toml changes, and services that already answer are left alone.
+VENV ?= .venv
+PYTHON ?= python3
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install lint services-up services-down bench
+
+demo: $(STAMP)
+	$(VENV)/bin/stream-app demo
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check stream_app tests
+	$(VENV)/bin/pytest
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check stream_app tests
+
+services-up: $(STAMP)
+	$(VENV)/bin/stream-app services up
+
+services-down: $(STAMP)
+	$(VENV)/bin/stream-app services down

@@ -1,0 +1,1 @@
+"""callback-stats: exact, real-time callback statistics from Kafka call events."""

@@ -1,0 +1,5 @@
+"""``python -m stream_app`` is ``stream-app``."""
+
+from .cli import main
+
+main()

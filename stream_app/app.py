@@ -1,0 +1,79 @@
+"""Builds the Faust app, its topics and tables from the settings; nothing else.
+
+Data flow (each arrow is a Kafka topic or a table):
+
+    outbound-calls / inbound-callbacks --intake: validate, dead-letter--> {app}-by-contact
+        keyed by (environment, phone) --contacts: join, count--> history / pending tables
+        --grace timer: decide--> Redis counters + callback-outcomes
+    callback-agent-config --intake--> Redis (newest updated_at wins)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from .settings import Settings
+from .topics import TopicNames, bootstrap_servers
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """The app and the channels and tables the agents use."""
+
+    app: faust.App
+    names: TopicNames
+    outbound: faust.TopicT
+    inbound: faust.TopicT
+    config: faust.TopicT
+    keyed: faust.TopicT
+    outcomes: faust.TopicT
+    dlq: faust.TopicT
+    history: faust.Table
+    pending: faust.Table
+
+
+def create_app(settings: Settings) -> Wiring:
+    names = TopicNames.from_settings(settings)
+    app = faust.App(
+        settings.app_id,
+        broker=";".join(f"kafka://{server}" for server in bootstrap_servers(settings)),
+        store="memory://",
+        autodiscover=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=0,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_enabled=True,
+        web_port=settings.worker_web_port,
+        web_bind=settings.worker_web_bind,
+        datadir=settings.data_dir,
+        topic_disable_leader=True,
+        # A worker killed with SIGKILL holds its partitions until its session expires;
+        # keep that short so a restarted or surviving worker takes over quickly.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+    )
+
+    def source(name: str) -> faust.TopicT:
+        return app.topic(name, key_serializer="raw", value_serializer="raw")
+
+    def sink(name: str) -> faust.TopicT:
+        return app.topic(name, key_serializer="raw", value_serializer="raw")
+
+    # Both joined sides share one keyed topic, so they are co-partitioned by construction;
+    # the tables below use the producer's partitioner on the same key, so a contact's
+    # state always sits on its keyed partition, whatever event or timer writes it.
+    keyed = app.topic(names.keyed, key_serializer="raw", value_serializer="raw",
+                      partitions=settings.partitions, internal=True)
+    history = app.Table("history", partitions=settings.partitions,
+                        use_partitioner=True)
+    pending = app.Table("pending", partitions=settings.partitions,
+                        use_partitioner=True)
+    return Wiring(app=app, names=names, outbound=source(names.outbound),
+                  inbound=source(names.inbound), config=source(names.config), keyed=keyed,
+                  outcomes=sink(names.outcomes), dlq=sink(names.dlq), history=history,
+                  pending=pending)
+

@@ -1,0 +1,314 @@
+"""The Redis key layout, the idempotent write scripts, and the stats read.
+
+Writer and reader share this module so they cannot disagree on keys.
+
+Layout (``{e}`` is the environment id prefixed with its length, so ids containing
+``:`` can never collide):
+
+- ``cbs:stats:{e}:{day}``   hash: ``received``, ``answered``, ``unmatched``, ``src:{agent}``
+- ``cbs:call:{e}:{call}``   hash: the call's once-per-call record (TTL ``dedup_ttl``)
+- ``cbs:names:{e}``         hash: agent -> name; ``cbs:names_at:{e}`` agent -> its time
+- ``cbs:config:{e}``        hash: callback agent -> JSON ``{u, s, n}`` (newest ``u`` wins)
+
+Exactness: every increment happens inside a Lua script together with the marker that
+says it happened (the call record), so a redelivered event, a replay after a crash or
+a second worker racing on the same call changes nothing. Scripts are atomic in Redis;
+a batch is one pipelined round trip of script calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import orjson
+from redis.asyncio import Redis
+
+from .matching import Decision
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "cbs"
+
+
+def env_part(environment_id: str) -> str:
+    return f"{len(environment_id)}:{environment_id}"
+
+
+def stats_key(environment_id: str, day: str) -> str:
+    return f"{PREFIX}:stats:{env_part(environment_id)}:{day}"
+
+
+def stats_prefix(environment_id: str) -> str:
+    return f"{PREFIX}:stats:{env_part(environment_id)}:"
+
+
+def call_key(environment_id: str, call_id: str) -> str:
+    return f"{PREFIX}:call:{env_part(environment_id)}:{call_id}"
+
+
+def names_keys(environment_id: str) -> tuple[str, str]:
+    e = env_part(environment_id)
+    return f"{PREFIX}:names:{e}", f"{PREFIX}:names_at:{e}"
+
+
+def config_key(environment_id: str) -> str:
+    return f"{PREFIX}:config:{env_part(environment_id)}"
+
+
+# Applies CallRecord.seen (matching.py) atomically: count received once, answered at
+# most once, and move every counter of the call when its day changes.
+RECORD_INBOUND = """
+local key, sp = KEYS[1], ARGV[6]
+local kind, ts, day, eid, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local t = tonumber(ts)
+local h = redis.call('HMGET', key, 'e', 'r', 'd', 'a', 'ab', 'o', 's')
+local es, rs, d, a, ab, o, s = h[1], h[2], h[3], h[4], h[5], h[6], h[7]
+if not es then
+  redis.call('HSET', key, 'e', ts, 'd', day)
+  redis.call('HINCRBY', sp .. day, 'received', 1)
+  if kind == 'received' then redis.call('HSET', key, 'r', ts) end
+  if kind == 'answered' then
+    redis.call('HSET', key, 'a', '1', 'ab', eid)
+    redis.call('HINCRBY', sp .. day, 'answered', 1)
+    ab = eid
+  end
+  redis.call('EXPIRE', key, ttl)
+  return {day, ts, '', ab == eid and 1 or 0}
+end
+local old_ts = rs or es
+if t < tonumber(es) then es = ts end
+if kind == 'received' and ((not rs) or t < tonumber(rs)) then rs = ts end
+local new_ts = rs or es
+local new_day = d
+if tonumber(new_ts) ~= tonumber(old_ts) then new_day = day end
+if new_day ~= d then
+  local moves = {'received'}
+  if a == '1' then table.insert(moves, 'answered') end
+  if o == 'unmatched' then table.insert(moves, 'unmatched') end
+  if o == 'matched' then table.insert(moves, 'src:' .. s) end
+  for _, f in ipairs(moves) do
+    redis.call('HINCRBY', sp .. d, f, -1)
+    redis.call('HINCRBY', sp .. new_day, f, 1)
+  end
+end
+if kind == 'answered' and a ~= '1' then
+  redis.call('HSET', key, 'a', '1', 'ab', eid)
+  redis.call('HINCRBY', sp .. new_day, 'answered', 1)
+  ab = eid
+end
+redis.call('HSET', key, 'e', es, 'd', new_day)
+if rs then redis.call('HSET', key, 'r', rs) end
+redis.call('EXPIRE', key, ttl)
+return {new_day, new_ts, o or '', ab == eid and 1 or 0}
+"""
+
+# The first decision wins; a repeat returns the stored one so republished outcome
+# records are identical.
+CLASSIFY = """
+local key, sp = KEYS[1], ARGV[4]
+local h = redis.call('HMGET', key, 'd', 'o', 's', 'sc')
+if not h[1] then return false end
+if h[2] and h[2] ~= '' then return {h[1], h[2], h[3] or '', h[4] or '', 0} end
+redis.call('HSET', key, 'o', ARGV[1], 's', ARGV[2], 'sc', ARGV[3])
+if ARGV[1] == 'unmatched' then
+  redis.call('HINCRBY', sp .. h[1], 'unmatched', 1)
+else
+  redis.call('HINCRBY', sp .. h[1], 'src:' .. ARGV[2], 1)
+end
+return {h[1], ARGV[1], ARGV[2], ARGV[3], 1}
+"""
+
+# Newest occurred_at wins (ties: the greater name), whatever the arrival order.
+SET_NAME = """
+local at = redis.call('HGET', KEYS[2], ARGV[1])
+local t = tonumber(ARGV[2])
+if at then
+  local old = tonumber(at)
+  if old > t then return 0 end
+  if old == t and (redis.call('HGET', KEYS[1], ARGV[1]) or '') >= ARGV[3] then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+"""
+
+# Newest updated_at wins (ties: the greater payload), whatever the arrival order.
+SET_CONFIG = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then
+  local u = cjson.decode(old)['u']
+  local t = tonumber(ARGV[2])
+  if u > t or (u == t and old >= ARGV[3]) then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
+
+
+class InboundWrite(NamedTuple):
+    environment_id: str
+    call_id: str
+    kind: str
+    t: float
+    day: str
+    event_id: str
+
+
+class InboundResult(NamedTuple):
+    """The call's state after the write: its day and time, and whether it is decided."""
+
+    day: str
+    t: float
+    decided: bool
+    answered_by_this_event: bool
+
+
+class ClassifyWrite(NamedTuple):
+    environment_id: str
+    call_id: str
+    decision: Decision
+
+
+class ClassifyResult(NamedTuple):
+    day: str
+    decision: Decision
+    first_time: bool
+
+
+class NameWrite(NamedTuple):
+    environment_id: str
+    agent_id: str
+    t: float
+    name: str
+
+
+class ConfigWrite(NamedTuple):
+    environment_id: str
+    agent_id: str
+    updated_at: float
+    source_agent_ids: tuple[str, ...] | None
+    name: str | None
+
+
+@dataclass
+class Stats:
+    """Counters summed over a range of days for one environment."""
+
+    received: int = 0
+    answered: int = 0
+    unmatched: int = 0
+    by_source: dict[str, int] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+
+    def sorted_sources(self) -> list[tuple[str, str | None, int]]:
+        """(agent, name, count), count descending then agent ascending, zeros left out."""
+        rows = [(a, self.names.get(a), c) for a, c in self.by_source.items() if c > 0]
+        return sorted(rows, key=lambda row: (-row[2], row[0]))
+
+
+class CounterStore:
+    """The one narrow door to Redis for the worker and the reader."""
+
+    def __init__(self, redis: Redis, dedup_ttl_seconds: int) -> None:
+        self.redis = redis
+        self.ttl = dedup_ttl_seconds
+        self._record = redis.register_script(RECORD_INBOUND)
+        self._classify = redis.register_script(CLASSIFY)
+        self._set_name = redis.register_script(SET_NAME)
+        self._set_config = redis.register_script(SET_CONFIG)
+
+    @classmethod
+    def from_url(cls, url: str, dedup_ttl_seconds: int) -> CounterStore:
+        return cls(Redis.from_url(url, decode_responses=True), dedup_ttl_seconds)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    async def __aenter__(self) -> CounterStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def record_inbound(self, writes: Sequence[InboundWrite]) -> list[InboundResult]:
+        pipe = self.redis.pipeline(transaction=False)
+        for w in writes:
+            await self._record(keys=[call_key(w.environment_id, w.call_id)],
+                               args=[w.kind, repr(w.t), w.day, w.event_id, self.ttl,
+                                     stats_prefix(w.environment_id)], client=pipe)
+        replies = await pipe.execute() if writes else []
+        return [InboundResult(day, float(t), outcome != "", bool(mine))
+                for day, t, outcome, mine in replies]
+
+    async def classify(self, writes: Sequence[ClassifyWrite]) -> list[ClassifyResult | None]:
+        pipe = self.redis.pipeline(transaction=False)
+        for w in writes:
+            d = w.decision
+            await self._classify(keys=[call_key(w.environment_id, w.call_id)],
+                                 args=[d.outcome, d.source_agent_id or "",
+                                       d.source_call_id or "", stats_prefix(w.environment_id)],
+                                 client=pipe)
+        replies = await pipe.execute() if writes else []
+        return [None if not r else
+                ClassifyResult(r[0], Decision(r[2] or None, r[3] or None), bool(r[4]))
+                for r in replies]
+
+    async def set_names(self, writes: Iterable[NameWrite]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for w in writes:
+            await self._set_name(keys=list(names_keys(w.environment_id)),
+                                 args=[w.agent_id, repr(w.t), w.name], client=pipe)
+        await pipe.execute()
+
+    async def set_configs(self, writes: Iterable[ConfigWrite]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for w in writes:
+            payload = orjson.dumps({"u": w.updated_at, "s": w.source_agent_ids, "n": w.name})
+            await self._set_config(keys=[config_key(w.environment_id)],
+                                   args=[w.agent_id, repr(w.updated_at), payload], client=pipe)
+        await pipe.execute()
+
+    async def source_agents(self, wanted: Iterable[tuple[str, str]]
+                            ) -> dict[tuple[str, str], frozenset[str] | None]:
+        """Current source agents per (environment, callback agent); None: accept all."""
+        keys = sorted(set(wanted))
+        pipe = self.redis.pipeline(transaction=False)
+        for env, agent in keys:
+            pipe.hget(config_key(env), agent)
+        replies = await pipe.execute() if keys else []
+        return {k: _sources(raw) for k, raw in zip(keys, replies, strict=True)}
+
+    async def read_stats(self, environment_id: str, days: Sequence[str]) -> Stats:
+        """Sum the day hashes of ``days`` and read the names: one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for day in days:
+            pipe.hgetall(stats_key(environment_id, day))
+        pipe.hgetall(names_keys(environment_id)[0])
+        *day_hashes, names = await pipe.execute()
+        stats = Stats(names=names)
+        for counters in day_hashes:
+            for name, value in counters.items():
+                _add(stats, name, int(value))
+        return stats
+
+
+def _add(stats: Stats, field_name: str, value: int) -> None:
+    if field_name == "received":
+        stats.received += value
+    elif field_name == "answered":
+        stats.answered += value
+    elif field_name == "unmatched":
+        stats.unmatched += value
+    elif field_name.startswith("src:"):
+        agent = field_name[4:]
+        stats.by_source[agent] = stats.by_source.get(agent, 0) + value
+
+
+def _sources(raw: str | None) -> frozenset[str] | None:
+    if raw is None:
+        return None
+    sources = orjson.loads(raw)["s"]
+    return frozenset(sources) if sources else None

@@ -1,0 +1,231 @@
+"""Local Apache Kafka (KRaft) and Redis for development and tests, without Docker.
+
+Kafka is the official broker: its jars come from Maven Central through ``mvn`` (see
+``config/kafka/pom.xml``) into a cache outside git, once, and run with ``java``.
+Redis is Debian's ``redis-server``, installed with apt when missing.
+
+Invariants: ``up`` is idempotent (a port that already answers is left alone);
+``down`` stops only processes whose pid files this module wrote; every wait is
+bounded and a failure quotes the tail of the service's log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+KAFKA_CONFIG = REPO_ROOT / "config" / "kafka"
+START_TIMEOUT_SECONDS = 90.0
+
+
+class ServiceError(RuntimeError):
+    """A local service could not be installed or started."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the local services keep their files."""
+
+    state_dir: Path
+    cache_dir: Path
+    kafka_port: int = 9092
+    redis_port: int = 6379
+
+    @classmethod
+    def default(cls, kafka_port: int = 9092, redis_port: int = 6379) -> Layout:
+        state = Path(os.environ.get("STREAM_APP_SERVICES_DIR", REPO_ROOT / ".services"))
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "stream-app"
+        return cls(state.resolve(), cache, kafka_port, redis_port)
+
+    @property
+    def kafka_version(self) -> str:
+        text = (KAFKA_CONFIG / "pom.xml").read_text()
+        return text.split("<kafka.version>")[1].split("</kafka.version>")[0].strip()
+
+    @property
+    def kafka_libs(self) -> Path:
+        return self.cache_dir / f"kafka-{self.kafka_version}" / "libs"
+
+    def pid_file(self, name: str) -> Path:
+        return self.state_dir / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.state_dir / f"{name}.log"
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def up(layout: Layout) -> dict[str, str]:
+    """Start Kafka and Redis unless their ports already answer; return what happened."""
+    layout.state_dir.mkdir(parents=True, exist_ok=True)
+    return {"redis": _redis_up(layout), "kafka": _kafka_up(layout)}
+
+
+def down(layout: Layout) -> dict[str, str]:
+    """Stop the processes this module started (by pid file), nothing else."""
+    return {name: _stop(layout, name) for name in ("kafka", "redis")}
+
+
+def status(layout: Layout) -> dict[str, str]:
+    result = {}
+    for name, port in (("kafka", layout.kafka_port), ("redis", layout.redis_port)):
+        pid = _live_pid(layout, name)
+        state = "up" if port_open(port) else "down"
+        result[name] = f"{state} on 127.0.0.1:{port}" + (f" (pid {pid})" if pid else "")
+    return result
+
+
+def _redis_up(layout: Layout) -> str:
+    if port_open(layout.redis_port):
+        return f"already answering on {layout.redis_port}"
+    binary = shutil.which("redis-server") or _apt_install("redis-server", "redis-server")
+    data = layout.state_dir / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    command = [binary, "--port", str(layout.redis_port), "--bind", "127.0.0.1",
+               "--dir", str(data), "--appendonly", "yes", "--save", "", "--daemonize", "no"]
+    _spawn(layout, "redis", command)
+    _wait_for_port(layout, "redis", layout.redis_port)
+    return f"started on {layout.redis_port}"
+
+
+def _kafka_up(layout: Layout) -> str:
+    if port_open(layout.kafka_port):
+        return f"already answering on {layout.kafka_port}"
+    libs = _fetch_kafka_jars(layout)
+    properties = _write_kafka_properties(layout)
+    data_dir = layout.state_dir / f"kafka-{layout.kafka_port}"
+    classpath = f"{libs}/*"
+    if not (data_dir / "meta.properties").exists():
+        cluster_id = _java(classpath, "kafka.tools.StorageTool", "random-uuid").strip()
+        _java(classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+              "-c", str(properties), "--ignore-formatted")
+    java = shutil.which("java")
+    if java is None:
+        raise ServiceError("java is not on PATH: install a JDK 17+ (apt-get install "
+                           "openjdk-17-jre-headless)")
+    command = [java, "-Xms256m", "-Xmx1g", "-XX:+UseG1GC",
+               f"-Dlog4j2.configurationFile={KAFKA_CONFIG / 'log4j2.yaml'}",
+               "-cp", classpath, "kafka.Kafka", str(properties)]
+    _spawn(layout, "kafka", command)
+    _wait_for_port(layout, "kafka", layout.kafka_port)
+    return f"started Apache Kafka {layout.kafka_version} on {layout.kafka_port}"
+
+
+def _fetch_kafka_jars(layout: Layout) -> Path:
+    libs = layout.kafka_libs
+    marker = libs / ".complete"
+    if marker.exists():
+        return libs
+    mvn = shutil.which("mvn") or _apt_install("maven", "mvn")
+    logger.info("fetching Apache Kafka %s jars with Maven into %s", layout.kafka_version, libs)
+    staging = libs.with_name(f"libs.{uuid.uuid4().hex}")
+    result = subprocess.run(
+        [mvn, "-q", "-B", "-f", str(KAFKA_CONFIG / "pom.xml"),
+         "dependency:copy-dependencies", f"-DoutputDirectory={staging}",
+         "-DincludeScope=runtime"],
+        capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ServiceError(f"mvn could not fetch the Kafka jars:\n{_tail(result.stdout)}")
+    staging.joinpath(".complete").touch()
+    if libs.exists():
+        shutil.rmtree(libs)
+    staging.rename(libs)
+    return libs
+
+
+def _write_kafka_properties(layout: Layout) -> Path:
+    template = (KAFKA_CONFIG / "server.properties").read_text()
+    text = template.format(port=layout.kafka_port, controller_port=layout.kafka_port + 1,
+                           data_dir=layout.state_dir / f"kafka-{layout.kafka_port}")
+    path = layout.state_dir / f"kafka-{layout.kafka_port}.properties"
+    path.write_text(text)
+    return path
+
+
+def _java(classpath: str, main: str, *args: str) -> str:
+    result = subprocess.run(["java", "-cp", classpath, main, *args],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ServiceError(f"{main} {' '.join(args[:1])} failed:\n"
+                           f"{_tail(result.stdout + result.stderr)}")
+    return result.stdout
+
+
+def _apt_install(package: str, binary: str) -> str:
+    logger.info("installing %s with apt-get", package)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-q"],
+                    ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]):
+        result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        if result.returncode != 0:
+            raise ServiceError(f"{' '.join(command)} failed (are you root?):\n"
+                               f"{_tail(result.stdout + result.stderr)}")
+    found = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/bin")
+    if found is None:
+        raise ServiceError(f"{package} installed but {binary} is not on PATH")
+    return found
+
+
+def _spawn(layout: Layout, name: str, command: list[str]) -> None:
+    log = layout.log_file(name).open("ab")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, start_new_session=True)
+    layout.pid_file(name).write_text(str(process.pid))
+
+
+def _wait_for_port(layout: Layout, name: str, port: int) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if port_open(port):
+            return
+        if _live_pid(layout, name) is None:
+            break
+        time.sleep(0.2)
+    raise ServiceError(f"{name} did not accept connections on {port}; "
+                       f"log tail ({layout.log_file(name)}):\n"
+                       f"{_tail(layout.log_file(name).read_text(errors='replace'))}")
+
+
+def _live_pid(layout: Layout, name: str) -> int | None:
+    try:
+        pid = int(layout.pid_file(name).read_text().strip())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+    return pid
+
+
+def _stop(layout: Layout, name: str) -> str:
+    pid = _live_pid(layout, name)
+    layout.pid_file(name).unlink(missing_ok=True)
+    if pid is None:
+        return "not running (nothing of ours to stop)"
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return f"stopped (pid {pid})"
+        time.sleep(0.2)
+    os.killpg(pid, signal.SIGKILL)
+    return f"killed (pid {pid})"
+
+
+def _tail(text: str, lines: int = 30) -> str:
+    return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,128 @@
+"""Every STREAM_APP_* setting, validated once at start-up and passed down.
+
+Nothing else in the package reads the environment: a process calls
+:func:`load_settings` once and hands the frozen :class:`Settings` to whatever needs
+it, so a bad value is caught before any connection is opened.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import cached_property
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "STREAM_APP_"
+
+
+def _topic(default: str, what: str) -> str:
+    return Field(default, min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$",
+                 description=f"Kafka topic for {what}.")
+
+
+class Settings(BaseSettings):
+    """The process configuration; field ``x`` is read from ``STREAM_APP_X``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    kafka_bootstrap: str = Field("localhost:9092", min_length=1,
+                                 description="Kafka bootstrap servers, host:port[,host:port].")
+    redis_url: str = Field("redis://localhost:6379/0", pattern=r"^(redis|rediss|unix)://",
+                           description="Redis URL holding the counters.")
+    recency_window_seconds: int = Field(604_800, gt=0,
+                                        description="W: how far back an outbound call explains "
+                                                    "a callback.")
+    match_grace_seconds: float = Field(30.0, ge=0,
+                                       description="G: processing-time wait before a callback is "
+                                                   "classified.")
+    allowed_lateness_seconds: int = Field(86_400, ge=0,
+                                          description="How far behind the newest event of a "
+                                                      "contact a late event may still be joined.")
+    dedup_ttl_seconds: int = Field(2_592_000, gt=0,
+                                   description="How long per-call markers live in Redis (must "
+                                               "exceed W + lateness).")
+    timezone: str = Field("UTC", description="IANA time zone of the day buckets.")
+    api_tokens: SecretStr = Field(SecretStr(""),
+                                  description="token1=environment1,token2=environment2")
+    reader_port: int = Field(8080, ge=1, le=65535, description="HTTP port of the stats reader.")
+    worker_web_port: int = Field(6066, ge=1, le=65535,
+                                 description="HTTP port of the worker's /metrics and /healthz.")
+    app_id: str = Field("callback-stats", min_length=1, pattern=r"^[A-Za-z0-9._-]+$",
+                        description="Faust app id: consumer group and internal topic prefix.")
+    partitions: int = Field(8, ge=1, le=1024,
+                            description="Partitions of the topics this app creates.")
+    replication_factor: int = Field(1, ge=1, le=32,
+                                    description="Replication factor of the topics this app "
+                                                "creates.")
+    worker_web_bind: str = Field("127.0.0.1",
+                                 description="Address the worker's /metrics server binds.")
+    data_dir: str = Field(".services/worker-data", description="Faust's local data directory.")
+    topic_outbound: str = _topic("outbound-calls", "outbound calls")
+    topic_inbound: str = _topic("inbound-callbacks", "inbound callback lifecycle events")
+    topic_config: str = _topic("callback-agent-config", "callback agent configuration")
+    topic_outcomes: str = _topic("callback-outcomes", "published callback outcomes")
+    topic_dlq: str = _topic("callback-events-dlq", "rejected input")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _parse_tokens(cls, value: SecretStr) -> SecretStr:
+        parse_tokens(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _dedup_outlives_window(self) -> Settings:
+        floor = self.recency_window_seconds + self.allowed_lateness_seconds
+        if self.dedup_ttl_seconds <= floor:
+            raise ValueError(f"STREAM_APP_DEDUP_TTL_SECONDS must exceed "
+                             f"STREAM_APP_RECENCY_WINDOW_SECONDS + "
+                             f"STREAM_APP_ALLOWED_LATENESS_SECONDS ({floor})")
+        return self
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @cached_property
+    def tokens(self) -> dict[str, str]:
+        """token -> environment id. Never log this."""
+        return parse_tokens(self.api_tokens.get_secret_value())
+
+
+def parse_tokens(raw: str) -> dict[str, str]:
+    """Parse ``token=env,token=env``; the error never echoes a token."""
+    tokens: dict[str, str] = {}
+    for position, item in enumerate(filter(None, (p.strip() for p in raw.split(","))), 1):
+        token, sep, env = (s.strip() for s in item.partition("="))
+        if not sep or not token or not env:
+            raise ValueError(f"entry #{position} is not token=environment")
+        if token in tokens:
+            raise ValueError(f"entry #{position} repeats a token")
+        tokens[token] = env
+    return tokens
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings; a bad value exits with one line naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        sys.exit(f"error: {describe_error(exc)}")
+
+
+def describe_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    loc = first.get("loc") or ()
+    name = f"{ENV_PREFIX}{str(loc[0]).upper()}" if loc else "settings"
+    message = first.get("msg", "invalid value")
+    return f"{name}: {message}"

@@ -1,0 +1,103 @@
+"""Topic names, creation of the public topics, and the co-partitioning check.
+
+The join is correct only if a contact's keyed events and its table changelogs live
+on the same partition number: the keyed topic and every changelog must have the same
+partition count. The worker checks this before it starts and refuses to run if not.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+TABLES = ("history", "pending")
+
+
+class TopicLayoutError(RuntimeError):
+    """Topics exist with a partitioning the join cannot work with."""
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    outbound: str
+    inbound: str
+    config: str
+    outcomes: str
+    dlq: str
+    keyed: str
+    changelogs: tuple[str, ...]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TopicNames:
+        return cls(
+            outbound=settings.topic_outbound,
+            inbound=settings.topic_inbound,
+            config=settings.topic_config,
+            outcomes=settings.topic_outcomes,
+            dlq=settings.topic_dlq,
+            keyed=f"{settings.app_id}-by-contact",
+            changelogs=tuple(f"{settings.app_id}-{table}-changelog" for table in TABLES),
+        )
+
+    @property
+    def public(self) -> tuple[str, ...]:
+        return (self.outbound, self.inbound, self.config, self.outcomes, self.dlq)
+
+    @property
+    def copartitioned(self) -> tuple[str, ...]:
+        return (self.keyed, *self.changelogs)
+
+
+def bootstrap_servers(settings: Settings) -> list[str]:
+    return [s.strip() for s in settings.kafka_bootstrap.split(",") if s.strip()]
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create missing public topics; fail if the join's topics are not co-partitioned."""
+    names = TopicNames.from_settings(settings)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings),
+                                request_timeout_ms=30_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names.public if n not in existing]
+        if missing:
+            await _create(admin, missing, settings.partitions)
+        present = [n for n in names.copartitioned if n in existing]
+        counts = await _partition_counts(admin, present)
+    finally:
+        await admin.close()
+    check_copartitioned(counts, settings.partitions)
+
+
+def check_copartitioned(counts: dict[str, int], expected: int) -> None:
+    wrong = {name: n for name, n in counts.items() if n != expected}
+    if wrong:
+        listing = ", ".join(f"{name} has {n}" for name, n in sorted(wrong.items()))
+        raise TopicLayoutError(
+            f"the join's topics must be co-partitioned with STREAM_APP_PARTITIONS={expected}, "
+            f"but {listing}: set STREAM_APP_PARTITIONS to match, or delete those internal "
+            f"topics (they are rebuilt from the input topics)")
+
+
+async def _create(admin: AIOKafkaAdminClient, topics: list[str], partitions: int) -> None:
+    new = [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in topics]
+    try:
+        await admin.create_topics(new)
+        logger.info("created topics %s", ", ".join(topics))
+    except TopicAlreadyExistsError:
+        pass
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, int]:
+    if not topics:
+        return {}
+    described = await admin.describe_topics(topics)
+    return {d["topic"]: len(d["partitions"]) for d in described}

@@ -1,0 +1,61 @@
+"""Starts the stream processor: topics checked, app built, agents attached, run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import faust
+from aiokafka.errors import KafkaError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .agents import register
+from .app import create_app
+from .counters import CounterStore
+from .settings import Settings
+from .topics import TopicLayoutError, ensure_topics
+
+logger = logging.getLogger(__name__)
+
+BROKER_WAIT_SECONDS = 60.0
+
+
+def run_worker(settings: Settings, loglevel: str = "INFO") -> None:
+    """Run until SIGTERM/SIGINT; refuses to start on a bad topic layout."""
+    asyncio.run(_wait_for_topics(settings))
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    wiring = create_app(settings)
+    store = CounterStore.from_url(settings.redis_url, settings.dedup_ttl_seconds)
+    register(wiring, settings, store)
+    _add_pages(wiring.app)
+    worker = faust.Worker(wiring.app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
+
+
+async def _wait_for_topics(settings: Settings) -> None:
+    deadline = time.monotonic() + BROKER_WAIT_SECONDS
+    while True:
+        try:
+            await ensure_topics(settings)
+            return
+        except TopicLayoutError as exc:
+            raise SystemExit(f"error: {exc}") from None
+        except KafkaError as exc:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"error: Kafka at {settings.kafka_bootstrap} is not "
+                                 f"reachable: {exc}") from None
+            logger.warning("waiting for Kafka at %s: %s", settings.kafka_bootstrap, exc)
+            await asyncio.sleep(1.0)
+
+
+def _add_pages(app: faust.App) -> None:
+    @app.page("/metrics")
+    async def metrics(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
+        response = web.bytes(generate_latest())
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST  # type: ignore[attr-defined]
+        return response
+
+    @app.page("/healthz")
+    async def healthz(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
+        return web.json({"status": "ok"})

@@ -1,0 +1,138 @@
+"""Helpers shared by the tests: a real worker process, event builders, polling."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from stream_app.settings import Settings
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def worker_env(kafka: str, redis_url: str, data_dir: Path, **overrides: Any) -> dict[str, str]:
+    """Settings for a worker on topics and a consumer group nobody else uses."""
+    suffix = uuid.uuid4().hex[:10]
+    values: dict[str, Any] = {
+        "KAFKA_BOOTSTRAP": kafka,
+        "REDIS_URL": redis_url,
+        "APP_ID": f"cbs-test-{suffix}",
+        "MATCH_GRACE_SECONDS": 1,
+        "PARTITIONS": 4,
+        "WORKER_WEB_PORT": free_port(),
+        "DATA_DIR": str(data_dir),
+        "TOPIC_OUTBOUND": f"outbound-{suffix}",
+        "TOPIC_INBOUND": f"inbound-{suffix}",
+        "TOPIC_CONFIG": f"config-{suffix}",
+        "TOPIC_OUTCOMES": f"outcomes-{suffix}",
+        "TOPIC_DLQ": f"dlq-{suffix}",
+    }
+    values.update({k.upper(): v for k, v in overrides.items()})
+    return {f"STREAM_APP_{k}": str(v) for k, v in values.items()}
+
+
+class WorkerProcess:
+    """``stream-app worker`` as a child process, killable at any instant."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.settings = Settings(**{k.removeprefix("STREAM_APP_").lower(): v
+                                    for k, v in env.items()})
+        self.log = Path(env["STREAM_APP_DATA_DIR"]) / "worker.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        child_env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "stream_app", "worker", "--loglevel", "WARNING"],
+                env=child_env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no final commit."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+async def poll(probe: Callable[[], Awaitable[T]], until: Callable[[T], bool],
+               timeout: float = 90.0, interval: float = 0.2, what: str = "condition") -> T:
+    """Poll ``probe`` until ``until(value)``; fail with the last value seen."""
+    deadline = time.monotonic() + timeout
+    value = await probe()
+    while not until(value):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; "
+                                 f"last value: {value!r}")
+        await asyncio.sleep(interval)
+        value = await probe()
+    return value
+
+
+async def produce(producer: AIOKafkaProducer, topic: str, *values: Any,
+                  key: bytes | None = None) -> None:
+    """Send each value (dict -> JSON, bytes as is) and wait until all are acknowledged."""
+    futures = [await producer.send(topic, v if isinstance(v, bytes | None) else orjson.dumps(v),
+                                   key=key) for v in values]
+    await asyncio.gather(*futures)
+
+
+def outbound(env: str, phone: str, agent: str, at: str, call: str | None = None,
+             name: str | None = None, event_id: str | None = None) -> dict[str, Any]:
+    call = call or f"out-{uuid.uuid4().hex[:8]}"
+    event: dict[str, Any] = {"event_id": event_id or f"ev-{call}", "environment_id": env,
+                             "call_id": call, "agent_id": agent, "contact_phone": phone,
+                             "occurred_at": at}
+    if name is not None:
+        event["agent_name"] = name
+    return event
+
+
+def inbound(env: str, phone: str, call: str, at: str, kind: str = "received",
+            agent: str = "callback-1", event_id: str | None = None) -> dict[str, Any]:
+    return {"event_id": event_id or f"ev-{call}-{kind}", "environment_id": env,
+            "call_id": call, "type": kind, "callback_agent_id": agent, "contact_phone": phone,
+            "occurred_at": at}
+
+
+def config(env: str, agent: str, sources: list[str] | None, updated_at: str,
+           name: str | None = None) -> dict[str, Any]:
+    return {"environment_id": env, "agent_id": agent, "source_agent_ids": sources,
+            "updated_at": updated_at, "name": name}
