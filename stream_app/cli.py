@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
 
 from . import services
-from .settings import load_settings
+from .settings import Settings, load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=getattr(args, "loglevel", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args.run(args)
 
 
@@ -25,11 +32,44 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--loglevel", default="INFO")
     worker.set_defaults(run=_worker)
 
+    reader = commands.add_parser("reader", help="run the HTTP stats reader")
+    reader.add_argument("--loglevel", default="INFO")
+    reader.set_defaults(run=_reader)
+
+    stats = commands.add_parser("stats", help="print an environment's stats")
+    stats.add_argument("--environment", required=True)
+    stats.add_argument("--start", help="YYYY-MM-DD (default: today - 30 days)")
+    stats.add_argument("--end", help="YYYY-MM-DD (default: today)")
+    stats.add_argument("--json", action="store_true", help="print the HTTP body instead")
+    stats.set_defaults(run=_stats)
+
+    sim = commands.add_parser("simulate", help="produce realistic traffic to Kafka")
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--day", type=date.fromisoformat, default=None,
+                     help="the simulated day (default: today in STREAM_APP_TIMEZONE)")
+    sim.add_argument("--environments", type=int, default=2)
+    sim.add_argument("--callbacks", type=int, default=2000, help="callbacks in the day")
+    sim.add_argument("--contacts", type=int, default=500, help="contacts per environment")
+    sim.add_argument("--outbound-agents", type=int, default=4)
+    sim.add_argument("--match-rate", type=float, default=0.7)
+    sim.add_argument("--answer-rate", type=float, default=0.75)
+    sim.add_argument("--duplicate-rate", type=float, default=0.05)
+    sim.add_argument("--out-of-order-rate", type=float, default=0.05)
+    sim.add_argument("--bad-rate", type=float, default=0.01)
+    sim.add_argument("--rate", type=float, default=2000.0, help="messages per second (0: max)")
+    sim.add_argument("--truth", type=Path, help="write the expected stats here (JSON)")
+    sim.set_defaults(run=_simulate)
+
     svc = commands.add_parser("services", help="local Kafka (KRaft) and Redis without Docker")
     svc.add_argument("action", choices=["up", "down", "status"])
     svc.add_argument("--kafka-port", type=int, default=9092)
     svc.add_argument("--redis-port", type=int, default=6379)
     svc.set_defaults(run=_services)
+
+    demo = commands.add_parser("demo", help="everything end to end on this machine")
+    demo.add_argument("--callbacks", type=int, default=2000)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(run=_demo)
     return parser
 
 
@@ -37,6 +77,63 @@ def _worker(args: argparse.Namespace) -> None:
     from .worker import run_worker
 
     run_worker(load_settings(), loglevel=args.loglevel)
+
+
+def _reader(args: argparse.Namespace) -> None:
+    from .reader import run_reader
+
+    run_reader(load_settings())
+
+
+def _stats(args: argparse.Namespace) -> None:
+    from .reader import ApiError
+    from .report import print_stats, read_stats
+
+    settings = load_settings()
+    try:
+        response = asyncio.run(read_stats(settings, args.environment, args.start, args.end))
+    except ApiError as exc:
+        sys.exit(f"error: {exc.code}: {exc.message}")
+    if args.json:
+        print(orjson.dumps(response.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print_stats(args.environment, response)
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    from .simulate import Scenario
+
+    settings = load_settings()
+    scenario = Scenario(
+        seed=args.seed, day=args.day or datetime.now(settings.zone).date(),
+        timezone=settings.timezone, environments=args.environments, callbacks=args.callbacks,
+        contacts=args.contacts, outbound_agents=args.outbound_agents,
+        match_rate=args.match_rate, answer_rate=args.answer_rate,
+        duplicate_rate=args.duplicate_rate, out_of_order_rate=args.out_of_order_rate,
+        bad_rate=args.bad_rate, window_seconds=settings.recency_window_seconds)
+    truth = simulate(settings, scenario, args.rate or None)
+    if args.truth:
+        args.truth.write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2))
+        print(f"truth written to {args.truth}")
+
+
+def simulate(settings: Settings, scenario: Any, rate: float | None) -> dict[str, Any]:
+    """Produce the scenario's traffic with a progress bar; return its truth."""
+    from rich.progress import Progress
+
+    from .simulate import generate, produce
+
+    traffic = generate(scenario)
+    topics = {"outbound": settings.topic_outbound, "inbound": settings.topic_inbound,
+              "config": settings.topic_config}
+    with Progress() as progress:
+        task = progress.add_task(f"producing {len(traffic.messages)} messages "
+                                 f"({traffic.bad} bad)", total=len(traffic.messages))
+        seconds = asyncio.run(produce(settings.kafka_bootstrap, topics, traffic, rate,
+                                      lambda n: progress.advance(task, n)))
+    print(f"produced {len(traffic.messages)} messages in {seconds:.1f}s "
+          f"({len(traffic.messages) / max(seconds, 1e-9):.0f}/s)")
+    return traffic.truth(settings.recency_window_seconds, settings.zone)
 
 
 def _services(args: argparse.Namespace) -> None:
@@ -48,3 +145,9 @@ def _services(args: argparse.Namespace) -> None:
         sys.exit(f"error: {exc}")
     for name, state in result.items():
         print(f"{name}: {state}")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from .demo import run_demo
+
+    sys.exit(run_demo(callbacks=args.callbacks, seed=args.seed))

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     api_tokens: SecretStr = Field(SecretStr(""),
                                   description="token1=environment1,token2=environment2")
     reader_port: int = Field(8080, ge=1, le=65535, description="HTTP port of the stats reader.")
+    reader_bind: str = Field("127.0.0.1", description="Address the stats reader binds.")
     worker_web_port: int = Field(6066, ge=1, le=65535,
                                  description="HTTP port of the worker's /metrics and /healthz.")
     app_id: str = Field("callback-stats", min_length=1, pattern=r"^[A-Za-z0-9._-]+$",

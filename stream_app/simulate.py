@@ -90,7 +90,7 @@ def generate(s: Scenario) -> Traffic:
         phones = [f"+55119{rnd.randrange(10**7, 10**8)}" for _ in range(s.contacts)]
         for i in range(s.callbacks // s.environments):
             phone, t = rnd.choice(phones), start + timedelta(seconds=rnd.uniform(0, 86_399))
-            call = f"{env}-in-{i}"
+            call = f"{env}-{s.day.isoformat()}-in-{i}"
             agent = rnd.choice(["cb-sales", "cb-general"])
             if rnd.random() < s.match_rate:
                 for _ in range(rnd.randint(1, 2)):
@@ -112,8 +112,9 @@ def generate(s: Scenario) -> Traffic:
         for j in range(s.callbacks // s.environments):
             by, phone = rnd.choice(agents), rnd.choice(phones)
             moment = start - timedelta(seconds=rnd.uniform(0, s.window_seconds))
-            timeline.append((moment.timestamp(), next(seq), "outbound",
-                             _outbound(env, f"{env}-noise-{j}", by, names[by], phone, moment)))
+            noise = _outbound(env, f"{env}-{s.day.isoformat()}-noise-{j}", by, names[by], phone,
+                              moment)
+            timeline.append((moment.timestamp(), next(seq), "outbound", noise))
 
     timeline.sort(key=lambda item: (item[0], item[1]))
     traffic = Traffic()

@@ -64,7 +64,7 @@ class WorkerProcess:
         child_env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "stream_app", "worker", "--loglevel", "WARNING"],
+                [sys.executable, "-m", "stream_app", "worker", "--loglevel", os.environ.get("TEST_WORKER_LOGLEVEL", "WARNING")],
                 env=child_env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL)
 

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from stream_app.counters import CounterStore
 from stream_app.simulate import Scenario, generate, produce
 from tests.conftest import Endpoints
-from tests.support import WorkerProcess, poll, worker_env
+from tests.support import WorkerProcess, free_port, poll, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -54,11 +54,7 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(endpoints: Endpoints
         assert seen < expected_total, "the kill came after everything was counted"
         worker.start()
         await sending
-        for env, by_day in truth.items():
-            for day, body in by_day.items():
-                await poll(lambda env=env, day=day: store.read_stats(env, [day]),
-                           lambda st, body=body: _body(st) == _counts(body), timeout=180,
-                           what=f"{env} {day} == truth\n{worker.log_tail()}")
+        await _settles_to_truth(store, truth, worker)
         elapsed = time.monotonic() - began
     finally:
         worker.stop()
@@ -68,6 +64,54 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(endpoints: Endpoints
     await _exactly_one_outcome_per_call(s.kafka_bootstrap, s.topic_outcomes, expected_total,
                                         sum(d["callbacks_answered"] for env in truth.values()
                                             for d in env.values()))
+
+
+async def test_rebalance_mid_stream_loses_and_doubles_nothing(endpoints: Endpoints,
+                                                             redis: Redis,
+                                                             tmp_path: Path) -> None:
+    """A second worker joins the group mid-stream and leaves again: two rebalances."""
+    scenario = Scenario(seed=12, environments=2, callbacks=2000, contacts=400,
+                        environment_prefix=f"rebal-{uuid.uuid4().hex[:6]}")
+    traffic = generate(scenario)
+    truth = traffic.truth(scenario.window_seconds, ZoneInfo("UTC"))
+    total = sum(d["total_callbacks_received"] for env in truth.values() for d in env.values())
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    env = worker_env(endpoints.kafka_bootstrap, endpoints.redis_url, tmp_path / "a",
+                     match_grace_seconds=30)
+    first = WorkerProcess(env)
+    second = WorkerProcess({**env, "STREAM_APP_DATA_DIR": str(tmp_path / "b"),
+                            "STREAM_APP_WORKER_WEB_PORT": str(free_port())})
+    s = first.settings
+    store = CounterStore(redis, s.dedup_ttl_seconds)
+    days = sorted({day for by_day in truth.values() for day in by_day})
+
+    async def received_so_far() -> int:
+        return sum([(await store.read_stats(e, days)).received for e in truth])
+
+    topics = {"outbound": s.topic_outbound, "inbound": s.topic_inbound, "config": s.topic_config}
+    first.start()
+    sending = asyncio.create_task(produce(s.kafka_bootstrap, topics, traffic, rate=800))
+    try:
+        await poll(received_so_far, lambda n: n >= total // 5, timeout=120, interval=0.05,
+                   what="a fifth counted")
+        second.start()
+        await poll(received_so_far, lambda n: n >= total * 3 // 5, timeout=120, interval=0.05,
+                   what="three fifths counted")
+        second.stop()
+        await sending
+        await _settles_to_truth(store, truth, first)
+    finally:
+        second.stop()
+        first.stop()
+
+
+async def _settles_to_truth(store: CounterStore, truth: dict, worker: WorkerProcess) -> None:
+    for env, by_day in truth.items():
+        for day, body in by_day.items():
+            await poll(lambda env=env, day=day: store.read_stats(env, [day]),
+                       lambda st, body=body: _body(st) == _counts(body), timeout=180,
+                       what=f"{env} {day} == {_counts(body)}\n{worker.log_tail()}")
 
 
 def _counts(body: dict) -> tuple:

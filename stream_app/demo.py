@@ -1,0 +1,114 @@
+"""The main job, end to end on one machine: services, worker, reader, a simulated day of
+traffic, the stats fetched over HTTP and printed, and a comparison with the truth."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from rich.console import Console
+
+from . import services
+from .reader import STATS_PATH, StatsResponse
+from .report import print_stats
+from .settings import Settings, load_settings
+from .simulate import Scenario
+
+SETTLE_TIMEOUT_SECONDS = 240.0
+DEMO_DEFAULTS = {"STREAM_APP_MATCH_GRACE_SECONDS": "10",
+                 "STREAM_APP_API_TOKENS": "demo-token-1=env-1,demo-token-2=env-2"}
+
+
+def run_demo(callbacks: int, seed: int) -> int:
+    """Return 0 when the HTTP stats of every environment match the simulator's truth."""
+    console = Console()
+    console.rule("1. Kafka and Redis")
+    for name, state in services.up(services.Layout.default()).items():
+        console.print(f"{name}: {state}")
+    for key, value in DEMO_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    settings = load_settings()
+    logs = Path(".services")
+    logs.mkdir(exist_ok=True)
+    console.rule("2. worker and reader")
+    worker = _spawn(["worker", "--loglevel", "WARNING"], logs / "demo-worker.log")
+    reader = _spawn(["reader"], logs / "demo-reader.log")
+    console.print(f"worker pid {worker.pid} (log {logs / 'demo-worker.log'}), "
+                  f"reader pid {reader.pid} on port {settings.reader_port}")
+    try:
+        console.rule("3. a simulated day of traffic")
+        from .cli import simulate
+
+        day = datetime.now(settings.zone).date()
+        scenario = Scenario(seed=seed, day=day, timezone=settings.timezone, environments=2,
+                            callbacks=callbacks, window_seconds=settings.recency_window_seconds)
+        truth = simulate(settings, scenario, rate=3000.0)
+        console.rule("4. stats from the HTTP reader, once every callback is decided")
+        return asyncio.run(_compare(settings, truth, day.isoformat(), console))
+    finally:
+        for process in (worker, reader):
+            process.terminate()
+        for process in (worker, reader):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        console.print("worker and reader stopped; Kafka and Redis keep running "
+                      "(`stream-app services down` stops them)")
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "stream_app", *args], stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+async def _compare(settings: Settings, truth: dict[str, Any], day: str, console: Console) -> int:
+    tokens = {env: token for token, env in settings.tokens.items()}
+    failures = 0
+    async with aiohttp.ClientSession() as http:
+        for env, by_day in truth.items():
+            expected = by_day[day]
+            body = await _settled(http, settings, tokens[env], expected)
+            response = StatsResponse.model_validate(body)
+            console.print(f"GET {STATS_PATH} as {env}:")
+            console.print_json(orjson.dumps(body).decode())
+            print_stats(env, response, console)
+            got = {k: v for k, v in body["data"].items() if k != "period"}
+            if got == expected:
+                console.print(f"[bold green]{env}: matches truth[/]")
+            else:
+                failures += 1
+                diff = {k: (got.get(k), v) for k, v in expected.items() if got.get(k) != v}
+                console.print(f"[bold red]{env}: differs from truth (got, expected): {diff}[/]")
+    return 1 if failures else 0
+
+
+async def _settled(http: aiohttp.ClientSession, settings: Settings, token: str,
+                   expected: dict[str, Any]) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{settings.reader_port}{STATS_PATH}"
+    deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as response:
+                body = await response.json()
+        except aiohttp.ClientError:
+            await asyncio.sleep(0.5)
+            continue
+        data = body.get("data") or {}
+        decided = data.get("callbacks_unmatched", 0) + sum(
+            r["count"] for r in data.get("callbacks_by_source_agent", []))
+        if (data.get("total_callbacks_received") == expected["total_callbacks_received"]
+                and decided == expected["total_callbacks_received"]):
+            return body
+        await asyncio.sleep(0.5)
+    return body

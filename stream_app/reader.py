@@ -1,0 +1,223 @@
+"""The stateless HTTP stats reader (contract §4): auth, period, one Redis round trip.
+
+Invariants: a token only ever sees its own environment; tokens are compared in
+constant time and never logged or echoed; bad input is a 4xx JSON error, never a 500
+or a stack trace; any range of up to 366 days costs one Redis round trip.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pydantic import BaseModel
+from redis.exceptions import RedisError
+
+from .counters import CounterStore, Stats
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+STATS_PATH = "/api/v1/callback-agents/stats"
+MAX_DAYS = 366
+DEFAULT_LOOKBACK_DAYS = 30
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+REQUESTS = Counter("callback_stats_reader_requests_total", "Stats requests by status.",
+                   ["status"])
+LATENCY = Histogram("callback_stats_reader_request_seconds", "Stats request latency.",
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+
+
+class Period(BaseModel):
+    start: date
+    end: date
+
+
+class SourceAgentCount(BaseModel):
+    source_agent_id: str
+    name: str | None
+    count: int
+
+
+class StatsData(BaseModel):
+    period: Period
+    total_callbacks_received: int
+    callbacks_answered: int
+    callbacks_unmatched: int
+    callbacks_by_source_agent: list[SourceAgentCount]
+
+
+class StatsResponse(BaseModel):
+    success: Literal[True] = True
+    data: StatsData
+
+
+class ErrorResponse(BaseModel):
+    success: Literal[False] = False
+    message: str
+    code: str
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def resolve_period(start_raw: str | None, end_raw: str | None, today: date) -> Period:
+    """Both dates inclusive; defaults today-30 .. today; at most 366 days."""
+    end = _parse_date("end_date", end_raw) if end_raw is not None else today
+    start = (_parse_date("start_date", start_raw) if start_raw is not None
+             else today - timedelta(days=DEFAULT_LOOKBACK_DAYS))
+    if start > end:
+        raise ApiError(400, "INVALID_DATE_RANGE", "start_date is after end_date")
+    if (end - start).days + 1 > MAX_DAYS:
+        raise ApiError(400, "DATE_RANGE_TOO_LARGE",
+                       f"the period may cover at most {MAX_DAYS} days")
+    return Period(start=start, end=end)
+
+
+def _parse_date(name: str, raw: str) -> date:
+    try:
+        if _DATE.match(raw):
+            return date.fromisoformat(raw)
+    except ValueError:
+        pass
+    raise ApiError(400, "INVALID_DATE", f"{name} must be a real date in YYYY-MM-DD form")
+
+
+def days_of(period: Period) -> list[str]:
+    span = (period.end - period.start).days + 1
+    return [(period.start + timedelta(days=i)).isoformat() for i in range(span)]
+
+
+def environment_for(header: str | None, tokens: dict[str, str]) -> str:
+    """The environment a bearer token names; every token is compared, in constant time."""
+    scheme, _, presented = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise ApiError(401, "UNAUTHORIZED", "missing or malformed bearer token")
+    candidate = presented.strip().encode()
+    found: str | None = None
+    for token, environment in tokens.items():
+        if hmac.compare_digest(candidate, token.encode()):
+            found = environment
+    if found is None:
+        raise ApiError(401, "UNAUTHORIZED", "unknown token")
+    return found
+
+
+def stats_response(stats: Stats, period: Period) -> StatsResponse:
+    rows = [SourceAgentCount(source_agent_id=a, name=n, count=c)
+            for a, n, c in stats.sorted_sources()]
+    return StatsResponse(data=StatsData(
+        period=period, total_callbacks_received=stats.received,
+        callbacks_answered=stats.answered, callbacks_unmatched=stats.unmatched,
+        callbacks_by_source_agent=rows))
+
+
+async def fetch_stats(store: CounterStore, environment: str, period: Period) -> StatsResponse:
+    return stats_response(await store.read_stats(environment, days_of(period)), period)
+
+
+def _json(model: BaseModel, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(model.model_dump(mode="json")), status=status,
+                        content_type="application/json")
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return _json(ErrorResponse(message=message, code=code), status)
+
+
+class Reader:
+    """The handlers; holds the settings and the counter store, nothing per request."""
+
+    def __init__(self, settings: Settings, store: CounterStore) -> None:
+        self.settings = settings
+        self.store = store
+
+    async def stats(self, request: web.Request) -> web.Response:
+        environment = environment_for(request.headers.get("Authorization"),
+                                      self.settings.tokens)
+        today = datetime.now(self.settings.zone).date()
+        period = resolve_period(request.query.get("start_date"), request.query.get("end_date"),
+                                today)
+        return _json(await fetch_stats(self.store, environment, period))
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        try:
+            await self.store.redis.ping()
+        except (RedisError, OSError):
+            return web.json_response({"status": "redis unreachable"}, status=503)
+        return web.json_response({"status": "ready"})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        from .openapi import SPEC
+
+        return web.json_response(SPEC)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes the contract's JSON error; nothing leaks a trace."""
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        response = _error(exc.status, exc.code, exc.message)
+    except web.HTTPException as exc:
+        code = "NOT_FOUND" if exc.status == 404 else "HTTP_ERROR"
+        response = _error(exc.status, code, exc.reason)
+    except (RedisError, OSError):
+        logger.warning("Redis unavailable while serving %s", request.path)
+        response = _error(503, "UNAVAILABLE", "the counter store is unavailable")
+    except Exception:
+        logger.exception("unexpected error serving %s", request.path)
+        response = _error(500, "INTERNAL_ERROR", "internal error")
+    if request.path == STATS_PATH:
+        REQUESTS.labels(str(response.status)).inc()
+        LATENCY.observe(time.perf_counter() - started)
+    return response
+
+
+def create_reader(settings: Settings, store: CounterStore) -> web.Application:
+    reader = Reader(settings, store)
+    app = web.Application(middlewares=[json_errors])
+    app.router.add_get(STATS_PATH, reader.stats)
+    app.router.add_get("/healthz", reader.healthz)
+    app.router.add_get("/readyz", reader.readyz)
+    app.router.add_get("/metrics", reader.metrics)
+    app.router.add_get("/openapi.json", reader.openapi)
+
+    async def close_store(_: web.Application) -> None:
+        await store.close()
+
+    app.on_cleanup.append(close_store)
+    return app
+
+
+def run_reader(settings: Settings) -> None:
+    store = CounterStore.from_url(settings.redis_url, settings.dedup_ttl_seconds)
+    logger.info("stats reader on %s:%s (%d tokens configured)", settings.reader_bind,
+                settings.reader_port, len(settings.tokens))
+    web.run_app(create_reader(settings, store), host=settings.reader_bind,
+                port=settings.reader_port, print=None)
+
+

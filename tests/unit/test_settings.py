@@ -1,0 +1,90 @@
+"""Settings: every contract variable, validated once, with one-line errors."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stream_app.settings import Settings, load_settings, parse_tokens
+
+REPO = Path(__file__).resolve().parents[2]
+CONTRACT_NAMES = ["KAFKA_BOOTSTRAP", "REDIS_URL", "RECENCY_WINDOW_SECONDS",
+                  "MATCH_GRACE_SECONDS", "TIMEZONE", "API_TOKENS", "READER_PORT",
+                  "TOPIC_OUTBOUND", "TOPIC_INBOUND", "TOPIC_CONFIG", "TOPIC_OUTCOMES",
+                  "TOPIC_DLQ"]
+
+
+def test_contract_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in CONTRACT_NAMES:
+        monkeypatch.delenv(f"STREAM_APP_{name}", raising=False)
+    s = Settings()
+    assert (s.kafka_bootstrap, s.redis_url) == ("localhost:9092", "redis://localhost:6379/0")
+    assert (s.recency_window_seconds, s.match_grace_seconds) == (604_800, 30)
+    assert (s.timezone, s.reader_port, s.tokens) == ("UTC", 8080, {})
+    assert (s.topic_outbound, s.topic_inbound, s.topic_config, s.topic_outcomes,
+            s.topic_dlq) == ("outbound-calls", "inbound-callbacks", "callback-agent-config",
+                             "callback-outcomes", "callback-events-dlq")
+
+
+def test_every_contract_variable_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAM_APP_TIMEZONE", "America/Sao_Paulo")
+    monkeypatch.setenv("STREAM_APP_API_TOKENS", "t1=env1, t2=env2")
+    monkeypatch.setenv("STREAM_APP_TOPIC_DLQ", "dead")
+    s = Settings()
+    assert s.zone.key == "America/Sao_Paulo"
+    assert s.tokens == {"t1": "env1", "t2": "env2"}
+    assert s.topic_dlq == "dead"
+    assert "t1" not in repr(s) and "t1" not in str(s.model_dump())
+
+
+@pytest.mark.parametrize(("name", "value", "fragment"), [
+    ("STREAM_APP_TIMEZONE", "Mars/Olympus", "STREAM_APP_TIMEZONE"),
+    ("STREAM_APP_READER_PORT", "99999", "STREAM_APP_READER_PORT"),
+    ("STREAM_APP_RECENCY_WINDOW_SECONDS", "-1", "STREAM_APP_RECENCY_WINDOW_SECONDS"),
+    ("STREAM_APP_API_TOKENS", "secret-token-without-env", "STREAM_APP_API_TOKENS"),
+])
+def test_bad_value_stops_with_one_line_naming_the_variable(name: str, value: str,
+                                                           fragment: str) -> None:
+    result = subprocess.run([sys.executable, "-c", "from stream_app.settings import "
+                             "load_settings; load_settings()"],
+                            env={"PATH": "/usr/bin:/bin", name: value}, cwd=REPO,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {fragment}")
+    assert "secret-token" not in result.stderr
+
+
+def test_token_errors_never_echo_tokens() -> None:
+    with pytest.raises(ValueError) as info:
+        parse_tokens("good=env,dup=env,dup=other")
+    assert "dup" not in str(info.value)
+
+
+def test_load_settings_exits_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAM_APP_PARTITIONS", "0")
+    with pytest.raises(SystemExit) as info:
+        load_settings()
+    assert str(info.value).startswith("error: STREAM_APP_PARTITIONS")
+
+
+def test_compose_uses_only_known_settings_and_the_local_kafka_release() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    assert {"kafka", "redis", "worker", "reader"} <= set(compose["services"])
+    pom = (REPO / "config/kafka/pom.xml").read_text()
+    version = re.search(r"<kafka.version>(.+)</kafka.version>", pom).group(1)
+    assert compose["services"]["kafka"]["image"] == f"apache/kafka:{version}"
+    assert "--appendonly" in compose["services"]["redis"]["command"]
+    text = (REPO / "docker-compose.yml").read_text()
+    used = set(re.findall(r"STREAM_APP_([A-Z_]+)", text))
+    known = {name.upper() for name in Settings.model_fields}
+    assert used and used <= known, used - known
+    for service in ("worker", "reader"):
+        env = compose["services"][service]["environment"]
+        assert env["STREAM_APP_KAFKA_BOOTSTRAP"] == "kafka:9092"
+        assert env["STREAM_APP_REDIS_URL"].startswith("redis://redis:")
