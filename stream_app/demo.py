@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,17 @@ from .settings import Settings, load_settings
 from .simulate import Scenario
 
 SETTLE_TIMEOUT_SECONDS = 240.0
-DEMO_DEFAULTS = {"STREAM_APP_MATCH_GRACE_SECONDS": "10",
-                 "STREAM_APP_API_TOKENS": "demo-token-1=env-1,demo-token-2=env-2"}
+ENVIRONMENTS = 2
+
+
+def _demo_environment() -> str:
+    """Settings of this run. Each run simulates fresh environments (decisions are final,
+    so a run must not inherit another's), each with a token of its own."""
+    prefix = f"demo-{uuid.uuid4().hex[:6]}"
+    os.environ.setdefault("STREAM_APP_MATCH_GRACE_SECONDS", "10")
+    os.environ["STREAM_APP_API_TOKENS"] = ",".join(
+        f"token-{prefix}-{i}={prefix}-{i}" for i in range(1, ENVIRONMENTS + 1))
+    return prefix
 
 
 def run_demo(callbacks: int, seed: int) -> int:
@@ -33,8 +43,7 @@ def run_demo(callbacks: int, seed: int) -> int:
     console.rule("1. Kafka and Redis")
     for name, state in services.up(services.Layout.default()).items():
         console.print(f"{name}: {state}")
-    for key, value in DEMO_DEFAULTS.items():
-        os.environ.setdefault(key, value)
+    prefix = _demo_environment()
     settings = load_settings()
     logs = Path(".services")
     logs.mkdir(exist_ok=True)
@@ -48,7 +57,8 @@ def run_demo(callbacks: int, seed: int) -> int:
         from .cli import simulate
 
         day = datetime.now(settings.zone).date()
-        scenario = Scenario(seed=seed, day=day, timezone=settings.timezone, environments=2,
+        scenario = Scenario(seed=seed, day=day, timezone=settings.timezone,
+                            environments=ENVIRONMENTS, environment_prefix=prefix,
                             callbacks=callbacks, window_seconds=settings.recency_window_seconds)
         truth = simulate(settings, scenario, rate=3000.0)
         console.rule("4. stats from the HTTP reader, once every callback is decided")

@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 import orjson
@@ -137,17 +137,21 @@ def _error(status: int, code: str, message: str) -> web.Response:
     return _json(ErrorResponse(message=message, code=code), status)
 
 
+Clock = Callable[[], datetime]
+
+
 class Reader:
     """The handlers; holds the settings and the counter store, nothing per request."""
 
-    def __init__(self, settings: Settings, store: CounterStore) -> None:
+    def __init__(self, settings: Settings, store: CounterStore, clock: Clock) -> None:
         self.settings = settings
         self.store = store
+        self.clock = clock
 
     async def stats(self, request: web.Request) -> web.Response:
         environment = environment_for(request.headers.get("Authorization"),
                                       self.settings.tokens)
-        today = datetime.now(self.settings.zone).date()
+        today = self.clock().astimezone(self.settings.zone).date()
         period = resolve_period(request.query.get("start_date"), request.query.get("end_date"),
                                 today)
         return _json(await fetch_stats(self.store, environment, period))
@@ -197,8 +201,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     return response
 
 
-def create_reader(settings: Settings, store: CounterStore) -> web.Application:
-    reader = Reader(settings, store)
+def create_reader(settings: Settings, store: CounterStore,
+                  clock: Clock = lambda: datetime.now(UTC)) -> web.Application:
+    reader = Reader(settings, store, clock)
     app = web.Application(middlewares=[json_errors])
     app.router.add_get(STATS_PATH, reader.stats)
     app.router.add_get("/healthz", reader.healthz)

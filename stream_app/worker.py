@@ -10,7 +10,7 @@ import faust
 from aiokafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import rebalance_guard
+from . import consumer_guards
 from .agents import register
 from .app import create_app
 from .counters import CounterStore
@@ -26,7 +26,7 @@ def run_worker(settings: Settings, loglevel: str = "INFO") -> None:
     """Run until SIGTERM/SIGINT; refuses to start on a bad topic layout."""
     asyncio.run(_wait_for_topics(settings))
     asyncio.set_event_loop(asyncio.new_event_loop())
-    rebalance_guard.install()
+    consumer_guards.install()
     wiring = create_app(settings)
     store = CounterStore.from_url(settings.redis_url, settings.dedup_ttl_seconds)
     register(wiring, settings, store)

@@ -36,7 +36,7 @@ def worker_env(kafka: str, redis_url: str, data_dir: Path, **overrides: Any) -> 
         "KAFKA_BOOTSTRAP": kafka,
         "REDIS_URL": redis_url,
         "APP_ID": f"cbs-test-{suffix}",
-        "MATCH_GRACE_SECONDS": 1,
+        "MATCH_GRACE_SECONDS": 3,
         "PARTITIONS": 4,
         "WORKER_WEB_PORT": free_port(),
         "DATA_DIR": str(data_dir),
@@ -64,7 +64,8 @@ class WorkerProcess:
         child_env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "stream_app", "worker", "--loglevel", os.environ.get("TEST_WORKER_LOGLEVEL", "WARNING")],
+                [sys.executable, "-m", "stream_app", "worker", "--loglevel",
+                 os.environ.get("TEST_WORKER_LOGLEVEL", "WARNING")],
                 env=child_env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL)
 

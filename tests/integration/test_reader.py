@@ -1,0 +1,214 @@
+"""The HTTP stats API on counters written by the real worker, and simulate -> worker -> reader."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jsonschema
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
+
+from stream_app.counters import CounterStore, Stats
+from stream_app.openapi import SPEC
+from stream_app.reader import STATS_PATH, create_reader
+from stream_app.settings import Settings
+from stream_app.simulate import Scenario, generate, produce
+from tests.conftest import Endpoints
+from tests.support import WorkerProcess, inbound, outbound, poll
+from tests.support import produce as send
+
+pytestmark = pytest.mark.integration
+
+PHONES = [f"+55119000000{i:02d}" for i in range(20)]
+DAY = "2024-05-10"
+NOW = datetime(2024, 5, 11, 2, 30, tzinfo=UTC)  # 2024-05-10 23:30 in Sao Paulo
+
+
+async def http_client(endpoints: Endpoints, tokens: str, timezone: str = "UTC",
+                      clock: Callable[[], datetime] = lambda: NOW) -> TestClient:
+    settings = Settings(redis_url=endpoints.redis_url, api_tokens=tokens, timezone=timezone)
+    store = CounterStore.from_url(endpoints.redis_url, settings.dedup_ttl_seconds)
+    client = TestClient(TestServer(create_reader(settings, store, clock)))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture(scope="module")
+def populated() -> dict[str, str]:
+    """Environments the module's traffic goes to (filled by ``traffic``)."""
+    return {"a": f"env-a-{uuid.uuid4().hex[:8]}", "b": f"env-b-{uuid.uuid4().hex[:8]}"}
+
+
+@pytest.fixture
+async def traffic(worker: WorkerProcess, producer: AIOKafkaProducer, redis: Redis,
+                  populated: dict[str, str]) -> dict[str, str]:
+    """Env a: 3 callbacks from agent-2, 3 from agent-1, 1 unmatched, answered 4; env b: 1."""
+    a, b = populated["a"], populated["b"]
+    store = CounterStore(redis, 3600)
+    if (await store.read_stats(a, [DAY])).received == 7:
+        return populated
+    s = worker.settings
+    outs = [outbound(a, PHONES[i], "agent-2" if i < 3 else "agent-1", f"{DAY}T08:00:00Z",
+                     name="Sales Outbound" if i < 3 else None) for i in range(6)]
+    outs.append(outbound(b, PHONES[0], "agent-9", f"{DAY}T08:00:00Z", name="Other"))
+    await send(producer, s.topic_outbound, *outs)
+    ins = [inbound(a, PHONES[i], f"{a}-call-{i}", f"{DAY}T10:00:00Z") for i in range(7)]
+    ins += [inbound(a, PHONES[i], f"{a}-call-{i}", f"{DAY}T10:00:09Z", kind="answered")
+            for i in range(4)]
+    ins.append(inbound(b, PHONES[0], f"{b}-call", f"{DAY}T10:00:00Z"))
+    await send(producer, s.topic_inbound, *ins)
+
+    def settled(st: Stats) -> bool:
+        return st.received == 7 and st.unmatched + sum(st.by_source.values()) == 7
+
+    await poll(lambda: store.read_stats(a, [DAY]), settled, what="env a settled")
+    await poll(lambda: store.read_stats(b, [DAY]), lambda st: st.received == 1, what="env b")
+    return populated
+
+
+@pytest.fixture
+async def client(endpoints: Endpoints, populated: dict[str, str]) -> AsyncIterator[TestClient]:
+    tokens = f"token-a={populated['a']},token-b={populated['b']}"
+    client = await http_client(endpoints, tokens)
+    yield client
+    await client.close()
+
+
+def validate(body: dict[str, Any], status: int) -> None:
+    """Check a real response against /openapi.json."""
+    response = SPEC["paths"][STATS_PATH]["get"]["responses"][str(status)]
+    schema = {**response["content"]["application/json"]["schema"],
+              "components": SPEC["components"]}
+    jsonschema.validate(body, schema)
+
+
+async def get(client: TestClient, token: str | None, **query: str) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = await client.get(STATS_PATH, params=query, headers=headers)
+    body = await response.json()
+    validate(body, response.status)
+    return response.status, body
+
+
+async def test_every_field_sorting_and_names(traffic, client) -> None:
+    status, body = await get(client, "token-a", start_date=DAY, end_date=DAY)
+    assert status == 200
+    assert body == {"success": True, "data": {
+        "period": {"start": DAY, "end": DAY},
+        "total_callbacks_received": 7, "callbacks_answered": 4, "callbacks_unmatched": 1,
+        "callbacks_by_source_agent": [
+            {"source_agent_id": "agent-1", "name": None, "count": 3},
+            {"source_agent_id": "agent-2", "name": "Sales Outbound", "count": 3}]}}
+
+
+async def test_a_token_sees_only_its_environment(traffic, client) -> None:
+    _, body = await get(client, "token-b", start_date=DAY, end_date=DAY)
+    data = body["data"]
+    assert data["total_callbacks_received"] == 1
+    assert [r["source_agent_id"] for r in data["callbacks_by_source_agent"]] == ["agent-9"]
+
+
+async def test_dates_outside_the_data_give_zeros(traffic, client) -> None:
+    _, body = await get(client, "token-a", start_date="2024-05-11", end_date="2024-05-12")
+    assert body["data"]["total_callbacks_received"] == 0
+    assert body["data"]["callbacks_by_source_agent"] == []
+
+
+@pytest.mark.parametrize(("query", "code"), [
+    ({"start_date": "2024-02-30"}, "INVALID_DATE"),
+    ({"end_date": "2024-1-5"}, "INVALID_DATE"),
+    ({"start_date": "yesterday"}, "INVALID_DATE"),
+    ({"start_date": "2024-05-10", "end_date": "2024-05-09"}, "INVALID_DATE_RANGE"),
+    ({"start_date": "2023-05-10", "end_date": "2024-05-10"}, "DATE_RANGE_TOO_LARGE"),
+])
+async def test_bad_dates(client, query: dict[str, str], code: str) -> None:
+    status, body = await get(client, "token-a", **query)
+    assert (status, body["success"], body["code"]) == (400, False, code)
+    assert body["message"]
+
+
+async def test_366_days_inclusive_is_allowed(client) -> None:
+    status, body = await get(client, "token-a", start_date="2023-05-11", end_date="2024-05-10")
+    assert status == 200 and body["data"]["period"]["start"] == "2023-05-11"
+
+
+@pytest.mark.parametrize("header", [None, "token-a", "Basic token-a", "Bearer ", "Bearer nope",
+                                    "Bearer token-a-but-longer"])
+async def test_missing_malformed_and_unknown_tokens(client, header: str | None,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    headers = {"Authorization": header} if header is not None else {}
+    response = await client.get(STATS_PATH, headers=headers)
+    body = await response.json()
+    validate(body, 401)
+    assert (response.status, body["code"]) == (401, "UNAUTHORIZED")
+    assert "token-a" not in body["message"] and "token-a" not in caplog.text
+
+
+async def test_defaults_around_midnight_in_the_configured_zone(endpoints, populated) -> None:
+    tokens = f"token-a={populated['a']}"
+    for timezone, today in (("America/Sao_Paulo", date(2024, 5, 10)),
+                            ("UTC", date(2024, 5, 11))):
+        client = await http_client(endpoints, tokens, timezone)
+        try:
+            _, body = await get(client, "token-a")
+        finally:
+            await client.close()
+        assert body["data"]["period"] == {"start": (today - timedelta(days=30)).isoformat(),
+                                          "end": today.isoformat()}
+
+
+async def test_operational_endpoints(client) -> None:
+    assert (await client.get("/healthz")).status == 200
+    assert (await client.get("/readyz")).status == 200
+    await get(client, "token-a", start_date=DAY, end_date=DAY)
+    metrics = await (await client.get("/metrics")).text()
+    assert 'callback_stats_reader_requests_total{status="200"}' in metrics
+    spec = await (await client.get("/openapi.json")).json()
+    assert STATS_PATH in spec["paths"]
+    missing = await client.get("/nope")
+    assert missing.status == 404 and (await missing.json())["code"] == "NOT_FOUND"
+
+
+async def test_redis_down_is_a_503_not_a_trace(endpoints) -> None:
+    settings = Settings(redis_url="redis://127.0.0.1:1/0", api_tokens="t=e")
+    store = CounterStore.from_url(settings.redis_url, settings.dedup_ttl_seconds)
+    client = TestClient(TestServer(create_reader(settings, store, lambda: NOW)))
+    await client.start_server()
+    try:
+        status, body = await get(client, "t")
+        assert (status, body["code"]) == (503, "UNAVAILABLE")
+        assert (await client.get("/readyz")).status == 503
+    finally:
+        await client.close()
+
+
+async def test_simulate_worker_reader_equals_truth(worker: WorkerProcess, endpoints) -> None:
+    s = worker.settings
+    scenario = Scenario(seed=5, environments=2, callbacks=400, contacts=120,
+                        environment_prefix=f"e2e-{uuid.uuid4().hex[:6]}")
+    traffic = generate(scenario)
+    truth = traffic.truth(scenario.window_seconds, ZoneInfo("UTC"))
+    topics = {"outbound": s.topic_outbound, "inbound": s.topic_inbound, "config": s.topic_config}
+    await produce(s.kafka_bootstrap, topics, traffic, rate=1000)
+    tokens = ",".join(f"tok-{env}={env}" for env in truth)
+    client = await http_client(endpoints, tokens)
+    day = scenario.day.isoformat()
+    try:
+        for env, by_day in truth.items():
+            async def fetch(env: str = env) -> dict:
+                return (await get(client, f"tok-{env}", start_date=day, end_date=day))[1]
+
+            expected = {"period": {"start": day, "end": day}, **by_day[day]}
+            body = await poll(fetch, lambda b, expected=expected: b["data"] == expected,
+                              what=f"{env} equals truth")
+            assert body["data"] == expected
+    finally:
+        await client.close()
