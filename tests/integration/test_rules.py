@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -217,6 +218,12 @@ async def test_bad_input_goes_to_the_dlq_and_counting_continues(worker, producer
         assert isinstance(d["partition"], int) and isinstance(d["offset"], int)
         assert d["reason"] and d["value_base64"]
     assert worker.alive()
+    port = worker.settings.worker_web_port
+    async with aiohttp.ClientSession() as http, \
+            http.get(f"http://127.0.0.1:{port}/metrics") as response:
+        metrics = await response.text()
+    assert 'callback_stats_dead_letters_total{reason="bad_phone"' in metrics
+    assert "callback_stats_pending_callbacks" in metrics
 
 
 async def test_outcome_records(worker, producer, redis, endpoints, env_id) -> None:
