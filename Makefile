@@ -28,3 +28,8 @@ services-up: $(STAMP)
 
 services-down: $(STAMP)
 	$(VENV)/bin/stream-app services down
+
+bench: $(STAMP)
+	$(VENV)/bin/stream-app services up
+	$(VENV)/bin/python -m benchmarks.reader_latency
+	$(VENV)/bin/python -m benchmarks.throughput
