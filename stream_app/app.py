@@ -28,8 +28,6 @@ class Wiring:
     inbound: faust.TopicT
     config: faust.TopicT
     keyed: faust.TopicT
-    outcomes: faust.TopicT
-    dlq: faust.TopicT
     history: faust.Table
     pending: faust.Table
 
@@ -46,6 +44,11 @@ def create_app(settings: Settings) -> Wiring:
         table_standby_replicas=0,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # On shutdown, don't wait for in-flight messages to be acked: they are not
+        # committed, so the next owner replays them (every effect is idempotent).
+        stream_wait_empty=False,
+        producer_linger=0.005,
+        producer_max_batch_size=262_144,
         web_enabled=True,
         web_port=settings.worker_web_port,
         web_bind=settings.worker_web_bind,
@@ -60,9 +63,6 @@ def create_app(settings: Settings) -> Wiring:
     def source(name: str) -> faust.TopicT:
         return app.topic(name, key_serializer="raw", value_serializer="raw")
 
-    def sink(name: str) -> faust.TopicT:
-        return app.topic(name, key_serializer="raw", value_serializer="raw")
-
     # Both joined sides share one keyed topic, so they are co-partitioned by construction;
     # the tables below use the producer's partitioner on the same key, so a contact's
     # state always sits on its keyed partition, whatever event or timer writes it.
@@ -74,6 +74,5 @@ def create_app(settings: Settings) -> Wiring:
                         use_partitioner=True)
     return Wiring(app=app, names=names, outbound=source(names.outbound),
                   inbound=source(names.inbound), config=source(names.config), keyed=keyed,
-                  outcomes=sink(names.outcomes), dlq=sink(names.dlq), history=history,
-                  pending=pending)
+                  history=history, pending=pending)
 
