@@ -122,7 +122,9 @@ def simulate(settings: Settings, scenario: Any, rate: float | None) -> dict[str,
     from rich.progress import Progress
 
     from .simulate import generate, produce
+    from .topics import ensure_topics
 
+    asyncio.run(ensure_topics(settings))
     traffic = generate(scenario)
     topics = {"outbound": settings.topic_outbound, "inbound": settings.topic_inbound,
               "config": settings.topic_config}

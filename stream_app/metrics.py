@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from prometheus_client import Counter, Gauge
 
 EVENTS_CONSUMED = Counter("callback_stats_events_consumed_total",
@@ -16,3 +19,15 @@ PENDING = Gauge("callback_stats_pending_callbacks",
                 "Callbacks waiting out the grace period on this worker.")
 REDIS_RETRIES = Counter("callback_stats_redis_retries_total",
                         "Redis batches retried after an error.")
+CONSUMER_LAG = Gauge("callback_stats_consumer_lag",
+                     "Messages not yet committed, by input topic (end offset - committed).",
+                     ["topic"])
+
+
+def observe_lag(end_offsets: Mapping[Any, int], committed: Mapping[Any, int]) -> None:
+    """Refresh the lag gauge from Faust's monitor (read at scrape time)."""
+    lag: dict[str, int] = {}
+    for tp, end in end_offsets.items():
+        lag[tp.topic] = lag.get(tp.topic, 0) + max(0, end - committed.get(tp, 0))
+    for topic, value in lag.items():
+        CONSUMER_LAG.labels(topic).set(value)

@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from .counters import Stats
 from .events import CallbackAgentConfig, InboundCallback, OutboundCall
-from .truth import DayTruth, expected
+from .truth import expected
 
 Kind = Literal["outbound", "inbound", "config"]
 AGENT_NAMES = ["Sales Outbound", "Survey Outbound", "Renewals", "Collections", "Win-back",
@@ -64,7 +65,7 @@ class Traffic:
         return result
 
 
-def truth_body(t: DayTruth, names: dict[str, str]) -> dict[str, Any]:
+def truth_body(t: Stats, names: dict[str, str]) -> dict[str, Any]:
     rows = sorted(((a, c) for a, c in t.by_source.items() if c), key=lambda r: (-r[1], r[0]))
     return {"total_callbacks_received": t.received, "callbacks_answered": t.answered,
             "callbacks_unmatched": t.unmatched,

@@ -10,28 +10,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from .counters import Stats
 from .events import CallbackAgentConfig, InboundCallback, OutboundCall
 from .matching import day_bucket, epoch
 
 
-@dataclass
-class DayTruth:
-    received: int = 0
-    answered: int = 0
-    unmatched: int = 0
-    by_source: dict[str, int] = field(default_factory=dict)
-
-
 def expected(outbound: Iterable[OutboundCall], inbound: Iterable[InboundCallback],
              configs: Iterable[CallbackAgentConfig], window: float,
-             zone: ZoneInfo) -> tuple[dict[tuple[str, str], DayTruth], dict[tuple[str, str], str]]:
+             zone: ZoneInfo) -> tuple[dict[tuple[str, str], Stats], dict[tuple[str, str], str]]:
     """((environment, day) -> counters, (environment, agent) -> name), from all events."""
     outbound = list(outbound)
     sources = _latest_sources(configs)
-    days: dict[tuple[str, str], DayTruth] = defaultdict(DayTruth)
+    days: dict[tuple[str, str], Stats] = defaultdict(Stats)
     for (env, _call), events in _calls(inbound).items():
         received = [epoch(e.occurred_at) for e in events if e.type == "received"]
         t = min(received) if received else min(epoch(e.occurred_at) for e in events)

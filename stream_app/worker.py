@@ -14,6 +14,7 @@ from . import consumer_guards
 from .agents import register
 from .app import create_app
 from .counters import CounterStore
+from .metrics import observe_lag
 from .settings import Settings
 from .topics import TopicLayoutError, ensure_topics
 
@@ -59,6 +60,8 @@ async def _wait_for_topics(settings: Settings) -> None:
 def _add_pages(app: faust.App) -> None:
     @app.page("/metrics")
     async def metrics(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
+        monitor = app.monitor
+        observe_lag(monitor.tp_end_offsets or {}, monitor.tp_committed_offsets or {})
         response = web.bytes(generate_latest())
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST  # type: ignore[attr-defined]
         return response

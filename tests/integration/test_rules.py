@@ -224,6 +224,7 @@ async def test_bad_input_goes_to_the_dlq_and_counting_continues(worker, producer
         metrics = await response.text()
     assert 'callback_stats_dead_letters_total{reason="bad_phone"' in metrics
     assert "callback_stats_pending_callbacks" in metrics
+    assert f'callback_stats_consumer_lag{{topic="{s.topic_inbound}"}}' in metrics
 
 
 async def test_outcome_records(worker, producer, redis, endpoints, env_id) -> None:
