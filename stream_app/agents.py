@@ -72,6 +72,7 @@ class Processor:
         self.grace = settings.match_grace_seconds
         self.lock = asyncio.Lock()
         self.watermark = 0.0
+        self._changelogs_known = False
 
     # -- intake: raw topic -> validated event -> keyed topic (or dead letter) --------
 
@@ -163,6 +164,7 @@ class Processor:
                 outbound[key].append(OutboundRef(value[2], value[3], value[4]))
             else:
                 inbound.append((key, value))
+        await self._know_changelogs()
         async with self.lock:
             for key, refs in outbound.items():
                 self._remember(key, refs)
@@ -201,6 +203,7 @@ class Processor:
     async def decide_due(self) -> None:
         if not self._ready():
             return
+        await self._know_changelogs()
         async with self.lock:
             now = time.time()
             waiting = [(key, p) for key in list(self.w.pending.keys())
@@ -253,12 +256,27 @@ class Processor:
         """Forget contacts whose newest outbound call is older than W + lateness."""
         if not self._ready() or not self.watermark:
             return
+        await self._know_changelogs()
         async with self.lock:
             horizon = self.watermark - self.retention
             for key in list(self.w.history.keys()):
                 rows = self.w.history.get(key)
                 if rows is not None and max(r[0] for r in rows) < horizon:
                     del self.w.history[key]
+
+    async def _know_changelogs(self) -> None:
+        """Make the producer fetch the changelogs' metadata before the first table write.
+
+        With ``use_partitioner`` Faust picks a changelog partition synchronously from the
+        producer's metadata, and crashes with a TypeError when the producer has never
+        sent to that (freshly created) topic; ``partitions_for`` waits for it once.
+        """
+        if self._changelogs_known:
+            return
+        producer = self.w.app.producer._ensure_producer()  # type: ignore[attr-defined]
+        for table in (self.w.history, self.w.pending):
+            await producer.partitions_for(table.changelog_topic.get_topic_name())
+        self._changelogs_known = True
 
     def _pending(self, key: str) -> dict[str, PendingCall]:
         return {row[1]: PendingCall(*row) for row in self.w.pending.get(key) or ()}

@@ -4,73 +4,22 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-import jsonschema
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from aiokafka import AIOKafkaProducer
-from redis.asyncio import Redis
 
-from stream_app.counters import CounterStore, Stats
-from stream_app.openapi import SPEC
+from stream_app.counters import CounterStore
 from stream_app.reader import STATS_PATH, create_reader
 from stream_app.settings import Settings
 from stream_app.simulate import Scenario, generate, produce
 from tests.conftest import Endpoints
-from tests.support import WorkerProcess, inbound, outbound, poll
-from tests.support import produce as send
+from tests.integration.http import DAY, NOW, get, http_client, validate
+from tests.support import WorkerProcess, poll
 
 pytestmark = pytest.mark.integration
-
-PHONES = [f"+55119000000{i:02d}" for i in range(20)]
-DAY = "2024-05-10"
-NOW = datetime(2024, 5, 11, 2, 30, tzinfo=UTC)  # 2024-05-10 23:30 in Sao Paulo
-
-
-async def http_client(endpoints: Endpoints, tokens: str, timezone: str = "UTC",
-                      clock: Callable[[], datetime] = lambda: NOW) -> TestClient:
-    settings = Settings(redis_url=endpoints.redis_url, api_tokens=tokens, timezone=timezone)
-    store = CounterStore.from_url(endpoints.redis_url, settings.dedup_ttl_seconds)
-    client = TestClient(TestServer(create_reader(settings, store, clock)))
-    await client.start_server()
-    return client
-
-
-@pytest.fixture(scope="module")
-def populated() -> dict[str, str]:
-    """Environments the module's traffic goes to (filled by ``traffic``)."""
-    return {"a": f"env-a-{uuid.uuid4().hex[:8]}", "b": f"env-b-{uuid.uuid4().hex[:8]}"}
-
-
-@pytest.fixture
-async def traffic(worker: WorkerProcess, producer: AIOKafkaProducer, redis: Redis,
-                  populated: dict[str, str]) -> dict[str, str]:
-    """Env a: 3 callbacks from agent-2, 3 from agent-1, 1 unmatched, answered 4; env b: 1."""
-    a, b = populated["a"], populated["b"]
-    store = CounterStore(redis, 3600)
-    if (await store.read_stats(a, [DAY])).received == 7:
-        return populated
-    s = worker.settings
-    outs = [outbound(a, PHONES[i], "agent-2" if i < 3 else "agent-1", f"{DAY}T08:00:00Z",
-                     name="Sales Outbound" if i < 3 else None) for i in range(6)]
-    outs.append(outbound(b, PHONES[0], "agent-9", f"{DAY}T08:00:00Z", name="Other"))
-    await send(producer, s.topic_outbound, *outs)
-    ins = [inbound(a, PHONES[i], f"{a}-call-{i}", f"{DAY}T10:00:00Z") for i in range(7)]
-    ins += [inbound(a, PHONES[i], f"{a}-call-{i}", f"{DAY}T10:00:09Z", kind="answered")
-            for i in range(4)]
-    ins.append(inbound(b, PHONES[0], f"{b}-call", f"{DAY}T10:00:00Z"))
-    await send(producer, s.topic_inbound, *ins)
-
-    def settled(st: Stats) -> bool:
-        return st.received == 7 and st.unmatched + sum(st.by_source.values()) == 7
-
-    await poll(lambda: store.read_stats(a, [DAY]), settled, what="env a settled")
-    await poll(lambda: store.read_stats(b, [DAY]), lambda st: st.received == 1, what="env b")
-    return populated
 
 
 @pytest.fixture
@@ -79,22 +28,6 @@ async def client(endpoints: Endpoints, populated: dict[str, str]) -> AsyncIterat
     client = await http_client(endpoints, tokens)
     yield client
     await client.close()
-
-
-def validate(body: dict[str, Any], status: int) -> None:
-    """Check a real response against /openapi.json."""
-    response = SPEC["paths"][STATS_PATH]["get"]["responses"][str(status)]
-    schema = {**response["content"]["application/json"]["schema"],
-              "components": SPEC["components"]}
-    jsonschema.validate(body, schema)
-
-
-async def get(client: TestClient, token: str | None, **query: str) -> tuple[int, dict]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = await client.get(STATS_PATH, params=query, headers=headers)
-    body = await response.json()
-    validate(body, response.status)
-    return response.status, body
 
 
 async def test_every_field_sorting_and_names(traffic, client) -> None:
