@@ -7,6 +7,7 @@ partition count. The worker checks this before it starts and refuses to run if n
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from .settings import Settings
 logger = logging.getLogger(__name__)
 
 TABLES = ("history", "pending")
+COMPACTED = {"cleanup.policy": "compact"}
 
 
 class TopicLayoutError(RuntimeError):
@@ -60,21 +62,31 @@ def bootstrap_servers(settings: Settings) -> list[str]:
 
 
 async def ensure_topics(settings: Settings) -> None:
-    """Create missing public topics; fail if the join's topics are not co-partitioned."""
+    """Create every missing topic; fail if the join's topics are not co-partitioned.
+
+    The internal topics are created here too, not left to Faust: a consumer that joins
+    its group before Faust's own creation of the keyed topic is visible gets no
+    partitions of it ("Ignoring missing topic") until its next metadata refresh, minutes
+    later, and processes nothing meanwhile.
+    """
     names = TopicNames.from_settings(settings)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings),
                                 request_timeout_ms=30_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [n for n in names.public if n not in existing]
-        if missing:
-            await _create(admin, missing, settings.partitions)
-        present = [n for n in names.copartitioned if n in existing]
-        counts = await _partition_counts(admin, present)
+        counts = await _partition_counts(admin, [n for n in names.copartitioned
+                                                 if n in existing])
+        check_copartitioned(counts, settings.partitions)
+        wanted = [NewTopic(name=n, num_partitions=settings.partitions,
+                           replication_factor=settings.replication_factor,
+                           topic_configs=COMPACTED if n in names.changelogs else {})
+                  for n in (*names.public, *names.copartitioned) if n not in existing]
+        if wanted:
+            await _create(admin, wanted)
+            await _until_listed(admin, {t.name for t in wanted})
     finally:
         await admin.close()
-    check_copartitioned(counts, settings.partitions)
 
 
 def check_copartitioned(counts: dict[str, int], expected: int) -> None:
@@ -87,13 +99,20 @@ def check_copartitioned(counts: dict[str, int], expected: int) -> None:
             f"topics (they are rebuilt from the input topics)")
 
 
-async def _create(admin: AIOKafkaAdminClient, topics: list[str], partitions: int) -> None:
-    new = [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in topics]
+async def _create(admin: AIOKafkaAdminClient, topics: list[NewTopic]) -> None:
     try:
-        await admin.create_topics(new)
-        logger.info("created topics %s", ", ".join(topics))
+        await admin.create_topics(topics)
+        logger.info("created topics %s", ", ".join(t.name for t in topics))
     except TopicAlreadyExistsError:
         pass
+
+
+async def _until_listed(admin: AIOKafkaAdminClient, names: set[str]) -> None:
+    for _ in range(100):
+        if names <= set(await admin.list_topics()):
+            return
+        await asyncio.sleep(0.1)
+    raise TopicLayoutError(f"created topics did not appear: {', '.join(sorted(names))}")
 
 
 async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, int]:
