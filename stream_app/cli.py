@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--truth", type=Path, help="write the expected stats here (JSON)")
     sim.set_defaults(run=_simulate)
 
+    aud = commands.add_parser("audit", help="check that every committed input offset was "
+                                            "forwarded or dead-lettered")
+    aud.add_argument("--json", action="store_true", help="print the report as JSON")
+    aud.set_defaults(run=_audit)
+
     svc = commands.add_parser("services", help="local Kafka (KRaft) and Redis without Docker")
     svc.add_argument("action", choices=["up", "down", "status"])
     svc.add_argument("--kafka-port", type=int, default=9092)
@@ -136,6 +141,22 @@ def simulate(settings: Settings, scenario: Any, rate: float | None) -> dict[str,
     print(f"produced {len(traffic.messages)} messages in {seconds:.1f}s "
           f"({len(traffic.messages) / max(seconds, 1e-9):.0f}/s)")
     return traffic.truth(settings.recency_window_seconds, settings.zone)
+
+
+def _audit(args: argparse.Namespace) -> None:
+    from .audit import audit
+
+    report = asyncio.run(audit(load_settings()))
+    if args.json:
+        print(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        for t in report.topics:
+            print(f"{t.topic}: {t.committed} committed offsets, {t.forwarded} forwarded, "
+                  f"{t.dead_lettered} dead-lettered, {t.applied} applied, "
+                  f"{len(t.missing)} missing")
+            for line in t.as_dict()["missing_ranges"][:50]:
+                print(f"  missing {line}")
+    sys.exit(1 if report.missing else 0)
 
 
 def _services(args: argparse.Namespace) -> None:

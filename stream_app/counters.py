@@ -18,19 +18,27 @@ a batch is one pipelined round trip of script calls.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
+from . import metrics
 from .matching import Decision
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "cbs"
+BACKOFF_MAX_SECONDS = 5.0
+OUTAGES = (ConnectionError, TimeoutError, BusyLoadingError, OSError)
+"""Redis errors that mean "Redis is away", retried; any other error is a bug or bad data."""
+
+R = TypeVar("R")
 
 
 def env_part(environment_id: str) -> str:
@@ -312,3 +320,21 @@ def _sources(raw: str | None) -> frozenset[str] | None:
         return None
     sources = orjson.loads(raw)["s"]
     return frozenset(sources) if sources else None
+
+
+async def retried(write: Callable[..., Awaitable[R]], *args: Any) -> R:
+    """Retry a Redis batch through an outage until it succeeds: giving up would lose data.
+
+    Safe because every script is idempotent; the agent stalls (and its lag grows) while
+    Redis is away, then carries on. Other errors propagate.
+    """
+    delay = 0.05
+    while True:
+        try:
+            return await write(*args)
+        except OUTAGES as exc:
+            logger.warning("Redis unavailable (%s: %s); retrying in %.2fs",
+                           type(exc).__name__, exc, delay)
+        metrics.REDIS_RETRIES.inc()
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, BACKOFF_MAX_SECONDS)

@@ -9,7 +9,7 @@ offset, so two spellings of one contact or instant always compare equal.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
@@ -25,6 +25,10 @@ from pydantic import (
 
 _PHONE_JUNK = re.compile(r"[\s\-.()]")
 _E164 = re.compile(r"^\+[0-9]{8,15}$")
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+"""Accepted instants: everything inside can be bucketed into a day in any zone and
+moved by the window without overflowing; anything outside is a dead letter (bad_time)."""
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
@@ -47,11 +51,17 @@ def parse_rfc3339(raw: Any) -> datetime:
         digits = re.match(r"\d+", tail).group(0)  # type: ignore[union-attr]
         text = f"{head}.{digits[:6].ljust(6, '0')}{tail[len(digits):]}"
     try:
-        return datetime.fromisoformat(text)
-    except ValueError as exc:
+        moment = datetime.fromisoformat(text)
+        utc = moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise ValueError(f"impossible time: {exc}") from None
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError(f"time out of range: must be from {EARLIEST:%Y-%m-%d} to before "
+                         f"{LATEST:%Y-%m-%d} (UTC)")
+    return moment
 
 
+MAX_SOURCES = 10_000
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 Phone = Annotated[str, StringConstraints(max_length=64), AfterValidator(normalise_phone)]
@@ -92,7 +102,7 @@ class CallbackAgentConfig(_Event):
     environment_id: Id
     agent_id: Text
     name: Annotated[str, StringConstraints(max_length=256)] | None = None
-    source_agent_ids: list[Text] | None = Field(default=None)
+    source_agent_ids: list[Text] | None = Field(default=None, max_length=MAX_SOURCES)
     updated_at: Timestamp
 
 

@@ -12,6 +12,9 @@ EVENTS_CONSUMED = Counter("callback_stats_events_consumed_total",
 DEAD_LETTERS = Counter("callback_stats_dead_letters_total",
                        "Input messages sent to the dead-letter topic, by reason.",
                        ["topic", "reason"])
+INTERNAL_ERRORS = Counter("callback_stats_internal_errors_total",
+                          "Messages dead-lettered after an unexpected error, by topic.",
+                          ["topic"])
 OUTCOMES = Counter("callback_stats_outcomes_total",
                    "Callbacks newly counted, by outcome (matched, unmatched, answered).",
                    ["outcome"])

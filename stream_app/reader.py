@@ -11,12 +11,16 @@ import hmac
 import logging
 import re
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 import orjson
-from aiohttp import web
+from aiohttp import web, web_server
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel
 from redis.exceptions import RedisError
@@ -105,10 +109,12 @@ def environment_for(header: str | None, tokens: dict[str, str]) -> str:
     scheme, _, presented = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         raise ApiError(401, "UNAUTHORIZED", "missing or malformed bearer token")
-    candidate = presented.strip().encode()
+    # Any bytes may arrive (aiohttp hands undecodable ones over as surrogates): compare
+    # bytes, so no token can make the comparison itself fail.
+    candidate = presented.strip().encode("utf-8", "surrogateescape")
     found: str | None = None
     for token, environment in tokens.items():
-        if hmac.compare_digest(candidate, token.encode()):
+        if hmac.compare_digest(candidate, token.encode("utf-8", "surrogateescape")):
             found = environment
     if found is None:
         raise ApiError(401, "UNAUTHORIZED", "unknown token")
@@ -152,9 +158,12 @@ class Reader:
         environment = environment_for(request.headers.get("Authorization"),
                                       self.settings.tokens)
         today = self.clock().astimezone(self.settings.zone).date()
-        period = resolve_period(request.query.get("start_date"), request.query.get("end_date"),
-                                today)
-        return _json(await fetch_stats(self.store, environment, period))
+        try:
+            start, end = request.query.get("start_date"), request.query.get("end_date")
+        except (UnicodeDecodeError, ValueError):
+            raise ApiError(400, "INVALID_QUERY", "the query string cannot be decoded") from None
+        return _json(await fetch_stats(self.store, environment,
+                                       resolve_period(start, end, today)))
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -192,8 +201,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except (RedisError, OSError):
         logger.warning("Redis unavailable while serving %s", request.path)
         response = _error(503, "UNAVAILABLE", "the counter store is unavailable")
-    except Exception:
-        logger.exception("unexpected error serving %s", request.path)
+    except Exception as exc:
+        # Type and place only: an exception's text may quote request bytes (a token).
+        logger.error("unexpected %s serving %s at %s", type(exc).__name__, STATS_PATH
+                     if request.path == STATS_PATH else "a route", _where(exc))
         response = _error(500, "INTERNAL_ERROR", "internal error")
     if request.path == STATS_PATH:
         REQUESTS.labels(str(response.status)).inc()
@@ -201,8 +212,42 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     return response
 
 
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+
+
+class _JsonProtocolErrors(RequestHandler):
+    """aiohttp's own error responses (requests its HTTP parser rejects: an over-long or
+    NUL-bearing header, a bad request line) as the contract's JSON error.
+
+    aiohttp answers those before any handler or middleware runs, in plain text, and logs
+    the parser's exception, whose text can quote the offending header (a token). This
+    answers JSON and logs only the status and the exception's type.
+    """
+
+    def handle_error(self, request: BaseRequest, status: int = 500,
+                     exc: BaseException | None = None,
+                     message: str | None = None) -> StreamResponse:
+        logger.warning("rejected a request aiohttp could not parse: HTTP %d (%s)", status,
+                       type(exc).__name__ if exc is not None else "no exception")
+        if request.writer.output_size > 0:
+            raise ConnectionError("response already started; cannot send the error")
+        code = "BAD_REQUEST" if 400 <= status < 500 else "INTERNAL_ERROR"
+        text = "malformed HTTP request" if code == "BAD_REQUEST" else "internal error"
+        response = _error(status, code, text)
+        response.force_close()
+        return response
+
+
+def json_protocol_errors() -> None:
+    """Make aiohttp's server build :class:`_JsonProtocolErrors` handlers (idempotent)."""
+    web_server.RequestHandler = _JsonProtocolErrors  # type: ignore[misc]
+
+
 def create_reader(settings: Settings, store: CounterStore,
                   clock: Clock = lambda: datetime.now(UTC)) -> web.Application:
+    json_protocol_errors()
     reader = Reader(settings, store, clock)
     app = web.Application(middlewares=[json_errors])
     app.router.add_get(STATS_PATH, reader.stats)

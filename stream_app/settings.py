@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import sys
 from functools import cached_property
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from platformdirs import user_state_dir
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -59,7 +61,10 @@ class Settings(BaseSettings):
                                                 "creates.")
     worker_web_bind: str = Field("127.0.0.1",
                                  description="Address the worker's /metrics server binds.")
-    data_dir: str = Field(".services/worker-data", description="Faust's local data directory.")
+    data_dir: str = Field(default_factory=lambda: default_data_dir(),
+                          description="Faust's local data directory (created with its parents); "
+                                      "default: the user's state directory, so the worker runs "
+                                      "from any working directory.")
     topic_outbound: str = _topic("outbound-calls", "outbound calls")
     topic_inbound: str = _topic("inbound-callbacks", "inbound callback lifecycle events")
     topic_config: str = _topic("callback-agent-config", "callback agent configuration")
@@ -98,6 +103,11 @@ class Settings(BaseSettings):
     def tokens(self) -> dict[str, str]:
         """token -> environment id. Never log this."""
         return parse_tokens(self.api_tokens.get_secret_value())
+
+
+def default_data_dir() -> str:
+    """``$XDG_STATE_HOME/stream-app/worker-data`` (``~/.local/state/...`` by default)."""
+    return str(Path(user_state_dir("stream-app")) / "worker-data")
 
 
 def parse_tokens(raw: str) -> dict[str, str]:

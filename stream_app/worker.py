@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
 import faust
 from aiokafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import consumer_guards
+from . import faust_compat
 from .agents import register
 from .app import create_app
 from .counters import CounterStore
@@ -25,9 +26,10 @@ BROKER_WAIT_SECONDS = 60.0
 
 def run_worker(settings: Settings, loglevel: str = "INFO") -> None:
     """Run until SIGTERM/SIGINT; refuses to start on a bad topic layout."""
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     asyncio.run(_wait_for_topics(settings))
     asyncio.set_event_loop(asyncio.new_event_loop())
-    consumer_guards.install()
+    faust_compat.install()
     wiring = create_app(settings)
     store = CounterStore.from_url(settings.redis_url, settings.dedup_ttl_seconds)
     register(wiring, settings, store)

@@ -57,3 +57,43 @@ def test_simulate_writes_its_truth(worker: WorkerProcess, tmp_path: Path) -> Non
     expected = generate(scenario).truth(s.recency_window_seconds, ZoneInfo("UTC"))
     assert truth == expected
     assert sum(d["total_callbacks_received"] for e in truth.values() for d in e.values()) == 40
+
+
+async def test_the_installed_worker_runs_from_any_directory(endpoints: Endpoints,
+                                                            tmp_path: Path) -> None:
+    """The console script, started in an empty directory with only documented settings,
+    creates its state directory (with parents) under the user's home and serves /healthz."""
+    import aiohttp
+
+    from tests.support import free_port, poll, worker_env
+
+    script = Path(sys.executable).with_name("stream-app")
+    cwd, home = tmp_path / "empty", tmp_path / "home"
+    cwd.mkdir()
+    env = worker_env(endpoints.kafka_bootstrap, endpoints.redis_url, tmp_path)
+    del env["STREAM_APP_DATA_DIR"]
+    port = free_port()
+    env["STREAM_APP_WORKER_WEB_PORT"] = str(port)
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("STREAM_APP_", "XDG_"))}
+    process = subprocess.Popen([str(script), "worker"], cwd=cwd,
+                               env={**clean, **env, "HOME": str(home)},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    async def health() -> int:
+        try:
+            async with aiohttp.ClientSession() as session, \
+                    session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                return response.status
+        except aiohttp.ClientError:
+            assert process.poll() is None, process.stdout.read().decode()[-3000:]
+            return 0
+
+    try:
+        await poll(health, lambda status: status == 200, timeout=90, interval=0.5,
+                   what="the worker's /healthz")
+        assert (home / ".local/state/stream-app/worker-data").is_dir()
+        assert list(cwd.iterdir()) == [], "the worker wrote into its working directory"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,79 @@
+"""How one batch of messages is processed: retried through outages, isolated on bugs.
+
+Invariant: a batch returns (and is then acked) only when every effect of every message
+in it is durable, or the message was dead-lettered. So:
+
+- a Kafka or Redis *outage* (a retriable error) stalls the batch and retries it with
+  backoff, as long as it lasts; every step is idempotent, so a retry is harmless;
+- any *other* error (a bug, or data the code cannot handle) is isolated: the batch is
+  re-run one message at a time, and the message that still fails alone becomes a dead
+  letter with code ``internal`` and the exception's type and text. One bad record can
+  never become a permanent outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiokafka.errors import KafkaError
+
+from . import metrics
+from .counters import OUTAGES as REDIS_OUTAGES
+from .delivery import Outbox, Producer
+from .events import Rejection
+from .intake import Message
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_MAX_SECONDS = 5.0
+
+Step = Callable[[Outbox, Sequence[Message]], Awaitable[None]]
+DeadLetterer = Callable[[Outbox, Message, Rejection], Awaitable[None]]
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True for errors that mean a service is away, not that a message is bad."""
+    if isinstance(exc, KafkaError):
+        return bool(getattr(exc, "retriable", False)) or type(exc).__name__ in {
+            "KafkaConnectionError", "KafkaTimeoutError", "NodeNotReadyError"}
+    return isinstance(exc, REDIS_OUTAGES)
+
+
+async def process(producer: Producer, step: Step, messages: Sequence[Message],
+                  dead_letter: DeadLetterer) -> None:
+    """Run ``step`` on ``messages`` until every effect is durable (see module doc)."""
+    try:
+        await durably(producer, lambda outbox: step(outbox, messages))
+    except Exception as exc:
+        if len(messages) > 1:
+            for message in messages:
+                await process(producer, step, [message], dead_letter)
+            return
+        message = messages[0]
+        logger.error("dead-lettering %s[%d]@%d after an internal error: %s: %s",
+                     message.topic, message.partition, message.offset, type(exc).__name__, exc)
+        metrics.INTERNAL_ERRORS.labels(message.topic).inc()
+        rejection = Rejection(code="internal", reason=f"{type(exc).__name__}: {exc}")
+        await durably(producer, lambda outbox: dead_letter(outbox, message, rejection))
+
+
+async def durably(producer: Producer, effect: Callable[[Outbox], Awaitable[None]]) -> None:
+    """Apply ``effect`` and wait for its records' delivery, retrying through outages.
+
+    Any error that is not an outage propagates.
+    """
+    delay = 0.05
+    while True:
+        outbox = Outbox(producer)
+        try:
+            await effect(outbox)
+            await outbox.delivered()
+            return
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            logger.warning("outage (%s: %s); retrying in %.2fs", type(exc).__name__, exc, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, BACKOFF_MAX_SECONDS)

@@ -1,0 +1,204 @@
+"""Every patch this project makes to faust-streaming, in one module, checked at install.
+
+faust-streaming 0.15.x loses messages around rebalances in several ways; each patch
+below closes one by giving up an optimisation, never correctness. :func:`install`
+refuses to run (one line naming the version) unless faust is a supported version and
+every attribute it patches is there with the expected signature, so an upgrade cannot
+silently turn a guard off. Each patch has a unit test that fails without it
+(``tests/unit/test_faust_compat.py``).
+
+1. **Stale acks** (``Consumer.ack``). The stream iterator skips a message fetched before
+   a rebalance and *acks* it "so lag does not grow"; the commit then moves past a
+   message no agent processed (faust-streaming #527). Acks of another consumer
+   generation, or while flow is suspended, are refused.
+2. **Read offsets** (``Consumer.__init__``). The fetch loop drops re-fetched messages
+   below a per-partition "read offset" that also advanced for abandoned messages
+   ("DROPPED MESSAGE ROFF"), and counts offset jumps as acked "gaps". Both are off: every
+   fetched message is delivered, and a partition with offset holes (compacted or
+   transactional input) commits only up to its first hole (a restart replays from there).
+3. **Seek on assignment** (``Consumer.perform_seek``). After a rebalance faust seeks
+   every partition to its committed offset, but aiokafka's ``seek_to_committed`` does
+   nothing for a partition with no committed offset yet, so the fetch position stays
+   past the messages faust dropped when the generation changed (the rest of a fetched
+   batch). The patch seeks such partitions to their log start and records that as the
+   commit base.
+4. **Commit only a contiguous run from the base** (``Consumer._new_offset``). Faust
+   checks for a hole at the head of the acked offsets only when the committed offset is
+   truthy (not for None or 0), and with an off-by-one (a hole of exactly one message is
+   committed over). The patch commits the run of acked offsets that starts exactly at
+   the committed offset, and nothing while that base is unknown.
+
+Together 3 and 4 keep the invariant the audit (``stream-app audit``) checks: every
+offset a worker commits on an input topic was processed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import inspect
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import version
+from typing import Any
+
+from faust.transport.consumer import Consumer
+from faust.types import TP
+from faust.utils.functional import consecutive_numbers
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_PREFIX = "0.15."
+"""faust-streaming versions whose internals these patches were written against."""
+
+# The attributes each patch replaces, with the parameters the original must have.
+EXPECTED: dict[str, tuple[str, ...]] = {
+    "ack": ("self", "message"),
+    "__init__": ("self", "transport", "callback", "on_partitions_revoked",
+                 "on_partitions_assigned", "commit_interval", "commit_livelock_soft_timeout",
+                 "loop", "kwargs"),
+    "perform_seek": ("self",),
+    "_new_offset": ("self", "tp"),
+}
+
+_installed = False
+
+
+class IncompatibleFaust(RuntimeError):
+    """The installed faust-streaming is not the one these patches were checked against."""
+
+
+def check(faust_version: str | None = None, consumer: type = Consumer) -> None:
+    """Raise :class:`IncompatibleFaust` unless every patch still fits."""
+    found = faust_version or version("faust-streaming")
+    if not found.startswith(SUPPORTED_PREFIX):
+        raise IncompatibleFaust(f"faust-streaming {found} is not supported "
+                                f"(needs {SUPPORTED_PREFIX}x; see stream_app/faust_compat.py)")
+    for name, params in EXPECTED.items():
+        original = getattr(consumer, name, None)
+        if not callable(original):
+            raise IncompatibleFaust(f"faust-streaming {found}: Consumer.{name} is missing")
+        got = tuple(inspect.signature(original).parameters)
+        if got != params:
+            raise IncompatibleFaust(f"faust-streaming {found}: Consumer.{name}{got} changed "
+                                    f"(expected {params})")
+    for attr in ("_committed_offset", "_acked", "_acked_index", "_read_offset"):
+        if attr not in inspect.getsource(consumer.__init__):
+            raise IncompatibleFaust(f"faust-streaming {found}: Consumer.{attr} is gone")
+
+
+def install() -> None:
+    """Check, then patch faust's Consumer once per process."""
+    global _installed
+    if _installed:
+        return
+    check()
+    Consumer.ack = _refuse_stale_acks(Consumer.ack)  # type: ignore[method-assign]
+    Consumer.__init__ = _without_read_offsets(Consumer.__init__)  # type: ignore[method-assign]
+    Consumer.perform_seek = perform_seek  # type: ignore[method-assign]
+    Consumer._new_offset = new_offset  # type: ignore[method-assign]
+    _installed = True
+
+
+# -- 1. stale acks ----------------------------------------------------------------------
+
+def _refuse_stale_acks(original: Callable[[Consumer, Any], bool]
+                       ) -> Callable[[Consumer, Any], bool]:
+    def ack(self: Consumer, message: Any) -> bool:
+        app = self.app
+        stale = (message.generation_id is not None
+                 and message.generation_id != app.consumer_generation_id)
+        if stale or not app.flow_control.is_active():
+            return False
+        return original(self, message)
+
+    return ack
+
+
+# -- 2. read offsets --------------------------------------------------------------------
+
+class NoReadOffsets(dict):  # type: ignore[type-arg]
+    """A read-offset map that remembers nothing: no message is ever dropped as 'read'."""
+
+    def __getitem__(self, key: Any) -> None:
+        return None
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        return None
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def pop(self, key: Any, default: Any = None) -> Any:
+        return default
+
+
+def _without_read_offsets(original: Callable[..., None]) -> Callable[..., None]:
+    def init(self: Consumer, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self._read_offset = NoReadOffsets()
+
+    return init
+
+
+# -- 3. seek on assignment ----------------------------------------------------------------
+
+async def perform_seek(self: Consumer) -> None:
+    """Seek every stream partition to its committed offset, or to its log start if none.
+
+    Records the offset sought as the partition's commit base (``_committed_offset``), so
+    :func:`new_offset` never commits past a message that was not processed.
+    """
+    committed: Mapping[Any, int | None] = await self.seek_to_committed()
+    changelogs = self.app.tables.changelog_topics
+    bases = {TP(tp.topic, tp.partition): offset for tp, offset in committed.items()
+             if offset is not None and offset > 0}
+    missing = [TP(tp.topic, tp.partition) for tp, offset in committed.items()
+               if (offset is None or offset <= 0) and tp.topic not in changelogs]
+    if missing:
+        starts = await self.earliest_offsets(*missing)
+        for tp in missing:
+            start = int(starts.get(tp) or 0)
+            await self._seek(tp, start)
+            bases[tp] = start
+    self._committed_offset.update(bases)
+
+
+# -- 4. commit only a contiguous run from the base ---------------------------------------
+
+def new_offset(self: Consumer, tp: TP) -> int | None:
+    """The offset to commit for ``tp``: one past the acked run starting at the base.
+
+    Invariant: every offset below the returned one, from the base up, was acked.
+    """
+    acked: list[int] = self._acked[tp]
+    if not acked:
+        return None
+    base = self._committed_offset[tp]
+    if base is None:
+        return None
+    acked.sort()
+    below = bisect.bisect_left(acked, base)
+    if below:
+        self._acked_index[tp].difference_update(acked[:below])
+        del acked[:below]
+    if not acked or acked[0] != base:
+        return None
+    run: list[int] = next(consecutive_numbers(acked))
+    del acked[:len(run)]
+    self._acked_index[tp].difference_update(run)
+    return run[-1] + 1
+
+
+# -- changelog metadata before the first table write ---------------------------------------
+
+async def know_changelogs(app: Any, tables: Sequence[Any]) -> None:
+    """Make the producer fetch the changelogs' metadata before the first table write.
+
+    With ``use_partitioner`` Faust picks a changelog partition synchronously from the
+    producer's metadata and crashes (``TypeError: 'NoneType' object is not iterable``)
+    when the producer has never sent to that freshly created topic; ``partitions_for``
+    waits for it once. Cheap after the first call (aiokafka caches the metadata).
+    """
+    producer = app.producer._ensure_producer()
+    for table in tables:
+        await producer.partitions_for(table.changelog_topic.get_topic_name())

@@ -1,0 +1,117 @@
+"""Intake: raw input message -> validated event -> keyed record, or a dead letter.
+
+Validation happens here, before any repartition (faust-streaming #553): nothing that
+fails validation ever reaches the keyed topic, and everything validation accepts can
+be processed downstream (times are range-checked, sizes bounded). A rejected message
+becomes a dead letter with its reason and is never silently dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
+from . import metrics
+from .counters import ConfigWrite, CounterStore, NameWrite, retried
+from .delivery import Outbox
+from .events import CallbackAgentConfig, InboundCallback, OutboundCall, Rejection, parse
+from .matching import epoch
+from .records import (
+    DeadLetter,
+    InboundSeen,
+    OutboundSeen,
+    contact_key,
+    encode_keyed,
+    origin_header,
+)
+from .topics import TopicNames
+
+logger = logging.getLogger(__name__)
+
+E = TypeVar("E", OutboundCall, InboundCallback, CallbackAgentConfig)
+
+
+class Message(Protocol):
+    """The parts of a Kafka message the intake reads (Faust's ``Message`` has them)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: float
+    key: bytes | None
+    value: bytes | None
+
+
+class Intake:
+    """The three intake steps; each takes a batch and writes through an outbox."""
+
+    def __init__(self, names: TopicNames, store: CounterStore) -> None:
+        self.names = names
+        self.store = store
+
+    async def outbound(self, outbox: Outbox, messages: Sequence[Message]) -> None:
+        """Forward each outbound call to its contact; keep each agent's newest name."""
+        names: dict[tuple[str, str], NameWrite] = {}
+        for message in messages:
+            call = await self.accept(outbox, OutboundCall, message)
+            if call is None:
+                continue
+            t = epoch(call.occurred_at)
+            seen = OutboundSeen(call.environment_id, t, call.agent_id, call.call_id,
+                                message.timestamp)
+            await outbox.send(self.names.keyed,
+                              contact_key(call.environment_id, call.contact_phone),
+                              encode_keyed(seen), headers=_origin(message))
+            if call.agent_name:
+                named = NameWrite(call.environment_id, call.agent_id, t, call.agent_name)
+                key = (call.environment_id, call.agent_id)
+                if key not in names or (named.t, named.name) > (names[key].t, names[key].name):
+                    names[key] = named
+        if names:
+            await retried(self.store.set_names, list(names.values()))
+
+    async def inbound(self, outbox: Outbox, messages: Sequence[Message]) -> None:
+        """Forward each inbound lifecycle event to its contact."""
+        for message in messages:
+            cb = await self.accept(outbox, InboundCallback, message)
+            if cb is None:
+                continue
+            seen = InboundSeen(cb.environment_id, epoch(cb.occurred_at), cb.type, cb.call_id,
+                               cb.callback_agent_id, cb.event_id, message.timestamp)
+            await outbox.send(self.names.keyed,
+                              contact_key(cb.environment_id, cb.contact_phone),
+                              encode_keyed(seen), headers=_origin(message))
+
+    async def config(self, outbox: Outbox, messages: Sequence[Message]) -> None:
+        """Store callback roles in Redis; the newest ``updated_at`` wins there."""
+        writes = []
+        for message in messages:
+            cfg = await self.accept(outbox, CallbackAgentConfig, message)
+            if cfg is None:
+                continue
+            sources = None if cfg.source_agent_ids is None else tuple(cfg.source_agent_ids)
+            writes.append(ConfigWrite(cfg.environment_id, cfg.agent_id, epoch(cfg.updated_at),
+                                      sources, cfg.name))
+        if writes:
+            await retried(self.store.set_configs, writes)
+
+    async def accept(self, outbox: Outbox, model: type[E], message: Message) -> E | None:
+        """The validated event, or None after dead-lettering the message."""
+        metrics.EVENTS_CONSUMED.labels(message.topic).inc()
+        parsed = parse(model, message.value)
+        if isinstance(parsed, Rejection):
+            await self.dead_letter(outbox, message, parsed)
+            return None
+        return parsed
+
+    async def dead_letter(self, outbox: Outbox, message: Message, rejection: Rejection) -> None:
+        metrics.DEAD_LETTERS.labels(message.topic, rejection.code).inc()
+        letter = DeadLetter(rejection.reason, rejection.code, message.topic, message.partition,
+                            message.offset, message.timestamp, message.key, message.value)
+        key = message.key if message.key is None or len(message.key) <= 64 * 1024 else None
+        await outbox.send(self.names.dlq, key, letter.encode())
+
+
+def _origin(message: Message) -> list[tuple[str, bytes]]:
+    return origin_header(message.topic, message.partition, message.offset)

@@ -1,0 +1,143 @@
+"""Typed records that cross the keyed topic and the dead-letter topic, and their encoding.
+
+Every record the worker writes for itself is a NamedTuple here, encoded and decoded in
+this module only, so no other code reads a positional list by index. The keyed topic
+carries a contact's two sides (outbound calls and inbound lifecycle events), keyed
+``environment␟phone`` so both land on the same partition.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Literal, NamedTuple
+
+import orjson
+
+SEPARATOR = "\x1f"
+"""Between environment and phone in a contact key; a phone can never contain it."""
+
+InboundType = Literal["received", "answered"]
+
+
+class OutboundSeen(NamedTuple):
+    """An outbound call, validated, on its way to the contact's join state."""
+
+    environment_id: str
+    t: float
+    """Event time (``occurred_at``), POSIX seconds."""
+    agent_id: str
+    call_id: str
+    ts: float
+    """Kafka timestamp of the input record, POSIX seconds."""
+
+
+class InboundSeen(NamedTuple):
+    """One inbound lifecycle event, validated, on its way to the contact's join state."""
+
+    environment_id: str
+    t: float
+    type: InboundType
+    call_id: str
+    callback_agent_id: str
+    event_id: str
+    ts: float
+
+
+KeyedRecord = OutboundSeen | InboundSeen
+
+_TAGS: dict[type, str] = {OutboundSeen: "o", InboundSeen: "i"}
+
+
+ORIGIN_HEADER = "origin"
+"""Header on every forwarded record: the input record it came from (for the audit)."""
+
+
+def origin_header(topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
+    return [(ORIGIN_HEADER, f"{partition}:{offset}:{topic}".encode())]
+
+
+def parse_origin(value: bytes) -> tuple[str, int, int]:
+    """(topic, partition, offset) from an origin header value."""
+    partition, offset, topic = value.decode().split(":", 2)
+    return topic, int(partition), int(offset)
+
+
+def contact_key(environment_id: str, phone: str) -> bytes:
+    return f"{environment_id}{SEPARATOR}{phone}".encode()
+
+
+def encode_keyed(record: KeyedRecord) -> bytes:
+    return orjson.dumps([_TAGS[type(record)], *record])
+
+
+def decode_keyed(raw: bytes) -> KeyedRecord:
+    """The inverse of :func:`encode_keyed`; ValueError on anything else."""
+    tag, *fields = orjson.loads(raw)
+    if tag == "o":
+        return OutboundSeen(*fields)
+    if tag == "i":
+        return InboundSeen(*fields)
+    raise ValueError(f"unknown keyed record tag {tag!r}")
+
+
+# -- dead letters ---------------------------------------------------------------------
+
+DEAD_LETTER_BUDGET = 256 * 1024
+"""Bytes of the original value (and key) copied into a dead letter.
+
+A dead letter holds the original twice (text and base64), and must stay well inside
+the producer's 1 MB request limit; past the budget it is truncated, marked so, and its
+topic/partition/offset say where the whole original can still be fetched.
+"""
+REASON_LIMIT = 2000
+
+
+class DeadLetter(NamedTuple):
+    """Rejected input with its reason and where it came from (contract §3)."""
+
+    reason: str
+    code: str
+    source_topic: str
+    partition: int
+    offset: int
+    timestamp: float | None
+    key: bytes | None
+    value: bytes | None
+
+    def encode(self, budget: int = DEAD_LETTER_BUDGET) -> bytes:
+        key, key_cut = _cut(self.key, min(budget, 64 * 1024))
+        value, value_cut = _cut(self.value, budget)
+        record: dict[str, Any] = {
+            "reason": self.reason[:REASON_LIMIT],
+            "code": self.code,
+            "source_topic": self.source_topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "timestamp": self.timestamp,
+            "key": None if key_cut else _text(key),
+            "value": None if value_cut else _text(value),
+            "key_base64": _b64(key),
+            "value_base64": _b64(value),
+            "truncated": key_cut or value_cut,
+            "value_bytes": None if self.value is None else len(self.value),
+        }
+        return orjson.dumps(record)
+
+
+def _cut(raw: bytes | None, budget: int) -> tuple[bytes | None, bool]:
+    if raw is None or len(raw) <= budget:
+        return raw, False
+    return raw[:budget], True
+
+
+def _text(raw: bytes | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _b64(raw: bytes | None) -> str | None:
+    return None if raw is None else base64.b64encode(raw).decode("ascii")

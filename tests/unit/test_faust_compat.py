@@ -1,0 +1,152 @@
+"""Each faust-streaming patch against a consumer double: every test fails without its patch."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from faust.transport.consumer import Consumer
+from faust.types import TP
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stream_app import faust_compat
+
+faust_compat.install()
+
+
+def consumer_double(committed: dict[TP, int | None] | None = None, generation: int = 1,
+                    flow_active: bool = True) -> Any:
+    app = SimpleNamespace(
+        consumer_generation_id=generation,
+        flow_control=SimpleNamespace(is_active=lambda: flow_active),
+        topics=SimpleNamespace(acks_enabled_for=lambda topic: True),
+        tables=SimpleNamespace(changelog_topics={"app-history-changelog"}),
+    )
+    double = SimpleNamespace(
+        app=app,
+        _committed_offset=defaultdict(lambda: None, committed or {}),
+        _acked=defaultdict(list), _acked_index=defaultdict(set), _gap=defaultdict(list),
+        _unacked_messages=set(), _n_acked=0, _waiting_for_ack=None,
+    )
+    return double
+
+
+class Msg(SimpleNamespace):
+    __hash__ = object.__hash__
+
+
+def message(offset: int, generation: int | None = 1) -> Any:
+    tp = TP("in", 0)
+    return Msg(tp=tp, offset=offset, topic=tp.topic, acked=False, generation_id=generation)
+
+
+# -- 1. stale acks --------------------------------------------------------------------
+
+def test_an_ack_from_an_earlier_generation_is_refused() -> None:
+    consumer = consumer_double(generation=2)
+    assert Consumer.ack(consumer, message(7, generation=1)) is False
+    assert consumer._acked[TP("in", 0)] == []
+
+
+def test_an_ack_while_flow_is_suspended_is_refused() -> None:
+    consumer = consumer_double(flow_active=False)
+    assert Consumer.ack(consumer, message(7)) is False
+    assert consumer._acked[TP("in", 0)] == []
+
+
+def test_a_current_ack_is_recorded() -> None:
+    consumer = consumer_double()
+    assert Consumer.ack(consumer, message(7)) is True
+    assert consumer._acked[TP("in", 0)] == [7]
+
+
+# -- 2. read offsets ------------------------------------------------------------------
+
+def test_the_read_offset_map_remembers_nothing() -> None:
+    from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+    from mode.utils.mocks import MagicMock
+
+    consumer = AIOKafkaConsumer(MagicMock(), callback=MagicMock(),
+                                on_partitions_revoked=MagicMock(),
+                                on_partitions_assigned=MagicMock())
+    assert isinstance(consumer._read_offset, faust_compat.NoReadOffsets)
+    consumer._read_offset[TP("in", 0)] = 500
+    assert consumer._read_offset[TP("in", 0)] is None
+
+
+# -- 3. seek on assignment ------------------------------------------------------------
+
+def test_partitions_without_a_commit_are_sought_to_their_log_start() -> None:
+    fresh, zero, known = TP("in", 0), TP("in", 1), TP("in", 2)
+    changelog = TP("app-history-changelog", 0)
+    consumer = consumer_double()
+    sought: dict[TP, int] = {}
+
+    async def seek_to_committed() -> dict[TP, int | None]:
+        return {fresh: None, zero: 0, known: 57, changelog: None}
+
+    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
+        return {tp: 5 if tp == fresh else 0 for tp in tps}
+
+    async def seek(tp: TP, offset: int) -> None:
+        sought[tp] = offset
+
+    consumer.seek_to_committed = seek_to_committed
+    consumer.earliest_offsets = earliest_offsets
+    consumer._seek = seek
+    asyncio.run(Consumer.perform_seek(consumer))
+    assert sought == {fresh: 5, zero: 0}
+    assert dict(consumer._committed_offset) == {fresh: 5, zero: 0, known: 57}
+
+
+# -- 4. commit only a contiguous run from the base ------------------------------------
+
+TP0 = TP("in", 0)
+
+
+def new_offset(base: int | None, acked: list[int]) -> tuple[int | None, list[int]]:
+    consumer = consumer_double({TP0: base} if base is not None else {})
+    consumer._acked[TP0] = list(acked)
+    consumer._acked_index[TP0] = set(acked)
+    return Consumer._new_offset(consumer, TP0), consumer._acked[TP0]
+
+
+@pytest.mark.parametrize(("base", "acked", "expected"), [
+    (None, list(range(300, 400)), None),   # no base known: faust committed 400
+    (0, list(range(300, 400)), None),      # base 0 is falsy: faust committed 400
+    (100, [101, 102], None),               # a one-message hole at the head: faust said 103
+    (100, [100, 101, 102, 104], 103),
+    (100, [90, 99, 100, 101], 102),        # acks below the base are dropped
+    (100, [], None),
+])
+def test_commit_stops_at_the_first_unacked_offset(base: int | None, acked: list[int],
+                                                  expected: int | None) -> None:
+    assert new_offset(base, acked)[0] == expected
+
+
+@given(st.integers(0, 50), st.sets(st.integers(0, 80)))
+def test_every_offset_below_the_commit_was_acked(base: int, acked: set[int]) -> None:
+    """Oracle: the commit is the first offset from the base that was not acked."""
+    got, _ = new_offset(base, sorted(acked))
+    first_missing = next(o for o in range(base, 200) if o not in acked)
+    assert got == (None if first_missing == base else first_missing)
+
+
+# -- the install check ----------------------------------------------------------------
+
+def test_an_unsupported_version_is_refused() -> None:
+    with pytest.raises(faust_compat.IncompatibleFaust, match=r"0\.16\.0 is not supported"):
+        faust_compat.check("0.16.0")
+
+
+def test_a_changed_signature_is_refused() -> None:
+    class Changed:
+        def ack(self, message: Any, extra: int) -> bool:
+            return True
+
+    with pytest.raises(faust_compat.IncompatibleFaust, match="ack"):
+        faust_compat.check("0.15.3", Changed)
