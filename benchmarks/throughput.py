@@ -45,9 +45,9 @@ async def main(callbacks: int, kafka: str, redis_url: str) -> None:
     s = worker.settings
     topics = {"outbound": s.topic_outbound, "inbound": s.topic_inbound, "config": s.topic_config}
     store = CounterStore(Redis.from_url(redis_url, decode_responses=True), 3600)
-    calls = len({(e.environment_id, e.call_id) for e in traffic.inbound})
+    calls = len({(e.environment_id, e.call_id) for e, _ in traffic.inbound})
     day = [scenario.day.isoformat()]
-    envs = sorted({e.environment_id for e in traffic.inbound})
+    envs = sorted({e.environment_id for e, _ in traffic.inbound})
 
     async def counted() -> int:
         return sum([(await store.read_stats(env, day)).received for env in envs])

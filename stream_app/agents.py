@@ -5,15 +5,20 @@ Every agent takes batches with ``noack_take`` and acks a batch only after
 (Redis scripts returned, records acknowledged by the broker) or the message was
 dead-lettered. A crash therefore replays at most the unacked tail, and every step is
 idempotent under replay. Agent ``concurrency`` stays 1 (faust-streaming #606).
+
+Only then does the intake count a message as delivered for its partition's watermark;
+a timer sends the watermarks to every keyed partition (``progress.py``), and the join
+decides when they pass a callback's cutoff.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from faust.types import StreamT
+from faust.types import TP, StreamT
 
 from . import faust_compat
 from .app import Wiring
@@ -22,26 +27,40 @@ from .counters import CounterStore
 from .delivery import Outbox
 from .intake import Intake, Message
 from .join import Join
+from .progress import PROGRESS_INTERVAL, InputPartition, IntakeProgress, Watermarks
+from .records import Progress, encode_keyed
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000
 BATCH_WITHIN_SECONDS = 0.05
+HEARTBEAT_SECONDS = 1.0
+"""Progress is re-sent at least this often, so a restarted join hears it soon."""
+PRUNE_EVERY_SECONDS = 300.0
 
 
-def register(wiring: Wiring, settings: Settings, store: CounterStore) -> Join:
+def register(wiring: Wiring, settings: Settings, store: CounterStore,
+             inputs: Sequence[tuple[str, int]]) -> Join:
     """Attach the agents and timers to the app; return the join (for its state)."""
     app = wiring.app
     intake = Intake(wiring.names, store)
-    join = Join(settings, wiring.names, store, wiring.history, wiring.pending)
+    progress = IntakeProgress(settings.timestamp_disorder_seconds)
+    watermarks = Watermarks(InputPartition(t, p) for t, p in inputs)
+    join = Join(settings, wiring.names, store, wiring.history, wiring.pending, watermarks,
+                faust_compat.writing_for)
     tables = (wiring.history, wiring.pending)
+    input_topics = {t for t, _ in inputs}
 
-    def batched(step: Step, name: str) -> Any:
+    def batched(step: Step, name: str, tracks_progress: bool) -> Any:
         async def agent(stream: StreamT) -> None:
             async for events in stream.noack_take(BATCH_SIZE, within=BATCH_WITHIN_SECONDS):
                 messages = [event.message for event in events]
                 await process(app.producer, step, messages, intake.dead_letter)
+                if tracks_progress:
+                    for m in messages:
+                        progress.delivered(InputPartition(m.topic, m.partition), m.offset,
+                                           m.timestamp)
                 for event in events:
                     await stream.ack(event)
         agent.__name__ = agent.__qualname__ = name
@@ -52,35 +71,57 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore) -> Join:
         await join.on_records(outbox, messages)
 
     app.agent(wiring.outbound, name="intake-outbound", concurrency=1)(
-        batched(intake.outbound, "intake_outbound"))
+        batched(intake.outbound, "intake_outbound", True))
     app.agent(wiring.inbound, name="intake-inbound", concurrency=1)(
-        batched(intake.inbound, "intake_inbound"))
+        batched(intake.inbound, "intake_inbound", True))
     app.agent(wiring.config, name="intake-config", concurrency=1)(
-        batched(intake.config, "intake_config"))
-    app.agent(wiring.keyed, name="contacts", concurrency=1)(batched(contacts, "contacts"))
+        batched(intake.config, "intake_config", True))
+    app.agent(wiring.keyed, name="contacts", concurrency=1)(
+        batched(contacts, "contacts", False))
 
-    def ready() -> bool:
-        return not app.rebalancing and not app.in_recovery
+    def caught_up(source: InputPartition) -> bool:
+        tp = TP(source.topic, source.partition)
+        processed = progress.next_offset.get(source, faust_compat.processed_base(app, tp))
+        highwater = app.consumer.highwater(tp)
+        return processed is not None and highwater is not None and processed >= highwater
 
-    async def decide_due() -> None:
-        if ready():
-            await faust_compat.know_changelogs(app, tables)
-            await _logged(durably(app.producer, join.decide_due), "decide-due")
+    last: dict[str, Any] = {"marks": None, "at": 0.0}
+
+    async def send_progress() -> None:
+        if app.rebalancing or app.in_recovery:
+            return
+        assigned = [InputPartition(tp.topic, tp.partition) for tp in app.consumer.assignment()
+                    if tp.topic in input_topics]
+        marks = progress.watermarks(assigned, caught_up, time.time())
+        now = time.monotonic()
+        if not marks or (marks == last["marks"] and now - last["at"] < HEARTBEAT_SECONDS):
+            return
+        record = encode_keyed(Progress(tuple((s.topic, s.partition, m)
+                                             for s, m in sorted(marks.items()))))
+
+        async def emit(outbox: Outbox) -> None:
+            for partition in range(settings.partitions):
+                await outbox.send(wiring.names.keyed, None, record, partition=partition)
+
+        await durably(app.producer, emit)
+        last.update(marks=marks, at=now)
 
     async def prune_idle() -> None:
-        if ready():
+        if not (app.rebalancing or app.in_recovery):
             await faust_compat.know_changelogs(app, tables)
-            await _logged(join.prune_idle(), "prune-idle")
+            logger.info("pruned %d idle contacts", join.prune_idle())
 
-    tick = max(0.05, min(1.0, settings.match_grace_seconds / 4))
-    app.timer(tick, name="decide-due")(decide_due)
-    app.timer(60.0, name="prune-idle")(prune_idle)
+    app.timer(PROGRESS_INTERVAL, name="send-progress")(_logged(send_progress, "send-progress"))
+    app.timer(PRUNE_EVERY_SECONDS, name="prune-idle")(_logged(prune_idle, "prune-idle"))
     return join
 
 
-async def _logged(work: Any, name: str) -> None:
+def _logged(work: Any, name: str) -> Any:
     """A timer's failure is logged and retried at its next tick, never fatal."""
-    try:
-        await work
-    except Exception:
-        logger.exception("timer %s failed; retrying at its next tick", name)
+    async def timer() -> None:
+        try:
+            await work()
+        except Exception:
+            logger.exception("timer %s failed; retrying at its next tick", name)
+    timer.__name__ = timer.__qualname__ = name.replace("-", "_")
+    return timer

@@ -37,7 +37,7 @@ def create_app(settings: Settings) -> Wiring:
     app = faust.App(
         settings.app_id,
         broker=";".join(f"kafka://{server}" for server in bootstrap_servers(settings)),
-        store="memory://",
+        store=settings.store,
         autodiscover=False,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,

@@ -53,7 +53,8 @@ async def process(producer: Producer, step: Step, messages: Sequence[Message],
             return
         message = messages[0]
         logger.error("dead-lettering %s[%d]@%d after an internal error: %s: %s",
-                     message.topic, message.partition, message.offset, type(exc).__name__, exc)
+                     message.topic, message.partition, message.offset, type(exc).__name__, exc,
+                     exc_info=exc)
         metrics.INTERNAL_ERRORS.labels(message.topic).inc()
         rejection = Rejection(code="internal", reason=f"{type(exc).__name__}: {exc}")
         await durably(producer, lambda outbox: dead_letter(outbox, message, rejection))

@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--out-of-order-rate", type=float, default=0.05)
     sim.add_argument("--bad-rate", type=float, default=0.01)
     sim.add_argument("--rate", type=float, default=2000.0, help="messages per second (0: max)")
+    sim.add_argument("--backfill", type=int, default=0, metavar="DAYS",
+                     help="a history of DAYS days ending with --day, emitted in shuffled order "
+                          "(a replay); default: one day in event-time order")
     sim.add_argument("--truth", type=Path, help="write the expected stats here (JSON)")
     sim.set_defaults(run=_simulate)
 
@@ -115,7 +118,8 @@ def _simulate(args: argparse.Namespace) -> None:
         contacts=args.contacts, outbound_agents=args.outbound_agents,
         match_rate=args.match_rate, answer_rate=args.answer_rate,
         duplicate_rate=args.duplicate_rate, out_of_order_rate=args.out_of_order_rate,
-        bad_rate=args.bad_rate, window_seconds=settings.recency_window_seconds)
+        bad_rate=args.bad_rate, window_seconds=settings.recency_window_seconds,
+        days=max(1, args.backfill), shuffle=args.backfill > 0)
     truth = simulate(settings, scenario, args.rate or None)
     if args.truth:
         args.truth.write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2))

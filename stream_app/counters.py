@@ -8,7 +8,8 @@ Layout (``{e}`` is the environment id prefixed with its length, so ids containin
 - ``cbs:stats:{e}:{day}``   hash: ``received``, ``answered``, ``unmatched``, ``src:{agent}``
 - ``cbs:call:{e}:{call}``   hash: the call's once-per-call record (TTL ``dedup_ttl``)
 - ``cbs:names:{e}``         hash: agent -> name; ``cbs:names_at:{e}`` agent -> its time
-- ``cbs:config:{e}``        hash: callback agent -> JSON ``{u, s, n}`` (newest ``u`` wins)
+- ``cbs:config:{e}:{agent}`` sorted set: role versions ``{u, s, n}`` scored by record
+  timestamp (a decision uses the newest ``u`` among those at most its cutoff)
 
 Exactness: every increment happens inside a Lua script together with the marker that
 says it happened (the call record), so a redelivered event, a replay after a crash or
@@ -29,7 +30,7 @@ from redis.asyncio import Redis
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 from . import metrics
-from .matching import Decision
+from .matching import ConfigVersion, Decision
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,8 @@ def names_keys(environment_id: str) -> tuple[str, str]:
     return f"{PREFIX}:names:{e}", f"{PREFIX}:names_at:{e}"
 
 
-def config_key(environment_id: str) -> str:
-    return f"{PREFIX}:config:{env_part(environment_id)}"
+def config_key(environment_id: str, agent_id: str) -> str:
+    return f"{PREFIX}:config:{env_part(environment_id)}:{agent_id}"
 
 
 # Applies CallRecord.seen (matching.py) atomically: count received once, answered at
@@ -72,7 +73,7 @@ RECORD_INBOUND = """
 local key, sp = KEYS[1], ARGV[6]
 local kind, ts, day, eid, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local t = tonumber(ts)
-local h = redis.call('HMGET', key, 'e', 'r', 'd', 'a', 'ab', 'o', 's')
+local h = redis.call('HMGET', key, 'e', 'r', 'd', 'a', 'ab', 'o', 's', 'od', 'oa')
 local es, rs, d, a, ab, o, s = h[1], h[2], h[3], h[4], h[5], h[6], h[7]
 if not es then
   redis.call('HSET', key, 'e', ts, 'd', day)
@@ -84,7 +85,7 @@ if not es then
     ab = eid
   end
   redis.call('EXPIRE', key, ttl)
-  return {day, ts, '', ab == eid and 1 or 0}
+  return {day, ts, '', ab == eid and 1 or 0, '', ''}
 end
 local old_ts = rs or es
 if t < tonumber(es) then es = ts end
@@ -110,23 +111,26 @@ end
 redis.call('HSET', key, 'e', es, 'd', new_day)
 if rs then redis.call('HSET', key, 'r', rs) end
 redis.call('EXPIRE', key, ttl)
-return {new_day, new_ts, o or '', ab == eid and 1 or 0}
+return {new_day, new_ts, o or '', ab == eid and 1 or 0, h[8] or '', h[9] or ''}
 """
 
 # The first decision wins; a repeat returns the stored one so republished outcome
-# records are identical.
+# records are identical. Stores the decision's day and callback agent for the records.
 CLASSIFY = """
 local key, sp = KEYS[1], ARGV[4]
-local h = redis.call('HMGET', key, 'd', 'o', 's', 'sc')
+local h = redis.call('HMGET', key, 'd', 'o', 's', 'sc', 'od', 'oa', 'a')
 if not h[1] then return false end
-if h[2] and h[2] ~= '' then return {h[1], h[2], h[3] or '', h[4] or '', 0} end
-redis.call('HSET', key, 'o', ARGV[1], 's', ARGV[2], 'sc', ARGV[3])
+local answered = h[7] == '1' and 1 or 0
+if h[2] and h[2] ~= '' then
+  return {h[5] or h[1], h[2], h[3] or '', h[4] or '', 0, answered, h[6] or ''}
+end
+redis.call('HSET', key, 'o', ARGV[1], 's', ARGV[2], 'sc', ARGV[3], 'od', ARGV[5], 'oa', ARGV[6])
 if ARGV[1] == 'unmatched' then
   redis.call('HINCRBY', sp .. h[1], 'unmatched', 1)
 else
   redis.call('HINCRBY', sp .. h[1], 'src:' .. ARGV[2], 1)
 end
-return {h[1], ARGV[1], ARGV[2], ARGV[3], 1}
+return {ARGV[5], ARGV[1], ARGV[2], ARGV[3], 1, answered, ARGV[6]}
 """
 
 # Newest occurred_at wins (ties: the greater name), whatever the arrival order.
@@ -143,17 +147,14 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
 """
 
-# Newest updated_at wins (ties: the greater payload), whatever the arrival order.
-SET_CONFIG = """
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-if old then
-  local u = cjson.decode(old)['u']
-  local t = tonumber(ARGV[2])
-  if u > t or (u == t and old >= ARGV[3]) then return 0 end
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+# A config version: a member per distinct version, scored by its record timestamp; at
+# most MAX_CONFIG_VERSIONS kept per agent (the oldest by record time go first).
+ADD_CONFIG_VERSION = """
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -1 - tonumber(ARGV[3]))
 return 1
 """
+MAX_CONFIG_VERSIONS = 1000
 
 
 class InboundWrite(NamedTuple):
@@ -172,18 +173,28 @@ class InboundResult(NamedTuple):
     t: float
     decided: bool
     answered_by_this_event: bool
+    decision_day: str | None
+    """The day the decision's outcome records carry (None while undecided)."""
+    decision_agent: str | None
+    """The callback agent the decision's outcome records carry."""
 
 
 class ClassifyWrite(NamedTuple):
     environment_id: str
     call_id: str
     decision: Decision
+    day: str
+    callback_agent_id: str
 
 
 class ClassifyResult(NamedTuple):
+    """The stored decision (the first one written wins)."""
+
     day: str
     decision: Decision
     first_time: bool
+    answered: bool
+    callback_agent_id: str
 
 
 class NameWrite(NamedTuple):
@@ -197,6 +208,7 @@ class ConfigWrite(NamedTuple):
     environment_id: str
     agent_id: str
     updated_at: float
+    ts: float
     source_agent_ids: tuple[str, ...] | None
     name: str | None
 
@@ -226,7 +238,7 @@ class CounterStore:
         self._record = redis.register_script(RECORD_INBOUND)
         self._classify = redis.register_script(CLASSIFY)
         self._set_name = redis.register_script(SET_NAME)
-        self._set_config = redis.register_script(SET_CONFIG)
+        self._add_config = redis.register_script(ADD_CONFIG_VERSION)
 
     @classmethod
     def from_url(cls, url: str, dedup_ttl_seconds: int) -> CounterStore:
@@ -248,8 +260,8 @@ class CounterStore:
                                args=[w.kind, repr(w.t), w.day, w.event_id, self.ttl,
                                      stats_prefix(w.environment_id)], client=pipe)
         replies = await pipe.execute() if writes else []
-        return [InboundResult(day, float(t), outcome != "", bool(mine))
-                for day, t, outcome, mine in replies]
+        return [InboundResult(day, float(t), outcome != "", bool(mine), od or None, oa or None)
+                for day, t, outcome, mine, od, oa in replies]
 
     async def classify(self, writes: Sequence[ClassifyWrite]) -> list[ClassifyResult | None]:
         pipe = self.redis.pipeline(transaction=False)
@@ -257,11 +269,13 @@ class CounterStore:
             d = w.decision
             await self._classify(keys=[call_key(w.environment_id, w.call_id)],
                                  args=[d.outcome, d.source_agent_id or "",
-                                       d.source_call_id or "", stats_prefix(w.environment_id)],
+                                       d.source_call_id or "", stats_prefix(w.environment_id),
+                                       w.day, w.callback_agent_id],
                                  client=pipe)
         replies = await pipe.execute() if writes else []
         return [None if not r else
-                ClassifyResult(r[0], Decision(r[2] or None, r[3] or None), bool(r[4]))
+                ClassifyResult(r[0], Decision(r[2] or None, r[3] or None), bool(r[4]),
+                               bool(r[5]), r[6])
                 for r in replies]
 
     async def set_names(self, writes: Iterable[NameWrite]) -> None:
@@ -271,23 +285,24 @@ class CounterStore:
                                  args=[w.agent_id, repr(w.t), w.name], client=pipe)
         await pipe.execute()
 
-    async def set_configs(self, writes: Iterable[ConfigWrite]) -> None:
+    async def add_config_versions(self, writes: Iterable[ConfigWrite]) -> None:
         pipe = self.redis.pipeline(transaction=False)
         for w in writes:
-            payload = orjson.dumps({"u": w.updated_at, "s": w.source_agent_ids, "n": w.name})
-            await self._set_config(keys=[config_key(w.environment_id)],
-                                   args=[w.agent_id, repr(w.updated_at), payload], client=pipe)
+            member = orjson.dumps({"u": w.updated_at, "s": w.source_agent_ids, "n": w.name})
+            await self._add_config(keys=[config_key(w.environment_id, w.agent_id)],
+                                   args=[repr(w.ts), member, MAX_CONFIG_VERSIONS], client=pipe)
         await pipe.execute()
 
-    async def source_agents(self, wanted: Iterable[tuple[str, str]]
-                            ) -> dict[tuple[str, str], frozenset[str] | None]:
-        """Current source agents per (environment, callback agent); None: accept all."""
+    async def config_versions(self, wanted: Iterable[tuple[str, str]]
+                              ) -> dict[tuple[str, str], list[ConfigVersion]]:
+        """Every stored role version per (environment, callback agent)."""
         keys = sorted(set(wanted))
         pipe = self.redis.pipeline(transaction=False)
         for env, agent in keys:
-            pipe.hget(config_key(env), agent)
+            pipe.zrange(config_key(env, agent), 0, -1, withscores=True)
         replies = await pipe.execute() if keys else []
-        return {k: _sources(raw) for k, raw in zip(keys, replies, strict=True)}
+        return {k: [_version(member, ts) for member, ts in rows]
+                for k, rows in zip(keys, replies, strict=True)}
 
     async def read_stats(self, environment_id: str, days: Sequence[str]) -> Stats:
         """Sum the day hashes of ``days`` and read the names: one round trip."""
@@ -315,11 +330,10 @@ def _add(stats: Stats, field_name: str, value: int) -> None:
         stats.by_source[agent] = stats.by_source.get(agent, 0) + value
 
 
-def _sources(raw: str | None) -> frozenset[str] | None:
-    if raw is None:
-        return None
-    sources = orjson.loads(raw)["s"]
-    return frozenset(sources) if sources else None
+def _version(member: str, ts: float) -> ConfigVersion:
+    fields = orjson.loads(member)
+    sources = fields["s"]
+    return ConfigVersion(fields["u"], ts, None if sources is None else tuple(sources))
 
 
 async def retried(write: Callable[..., Awaitable[R]], *args: Any) -> R:

@@ -37,10 +37,14 @@ from __future__ import annotations
 import bisect
 import inspect
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from importlib.metadata import version
+from types import SimpleNamespace
 from typing import Any
 
+from faust.streams import _current_event
 from faust.transport.consumer import Consumer
 from faust.types import TP
 from faust.utils.functional import consecutive_numbers
@@ -202,3 +206,36 @@ async def know_changelogs(app: Any, tables: Sequence[Any]) -> None:
     producer = app.producer._ensure_producer()
     for table in tables:
         await producer.partitions_for(table.changelog_topic.get_topic_name())
+
+
+def processed_base(app: Any, tp: TP) -> int | None:
+    """The offset this worker resumed ``tp`` from (the commit base :func:`perform_seek`
+    recorded), or None before it was assigned and sought."""
+    base = app.consumer._committed_offset.get(tp)
+    return None if base is None else int(base)
+
+
+# -- table writes from a batch that spans partitions ---------------------------------------
+
+class _PartitionEvent:
+    """Just enough of an event for the RocksDB store: the partition a write belongs to."""
+
+    def __init__(self, partition: int) -> None:
+        self.message = SimpleNamespace(partition=partition)
+
+
+@contextmanager
+def writing_for(partition: int) -> Iterator[None]:
+    """Let table writes in this block land in ``partition``'s RocksDB store.
+
+    Faust's RocksDB store takes the partition of a write from the *current event*
+    (``_set`` asserts there is one), but a batch from ``noack_take`` spans partitions and
+    has none. The tables use ``use_partitioner``, so the changelog partition comes from
+    the key; this makes the local store agree with it: the keyed record's partition.
+    """
+    event = _PartitionEvent(partition)
+    token = _current_event.set(weakref.ref(event))  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        _current_event.reset(token)

@@ -84,7 +84,7 @@ class Intake:
                               encode_keyed(seen), headers=_origin(message))
 
     async def config(self, outbox: Outbox, messages: Sequence[Message]) -> None:
-        """Store callback roles in Redis; the newest ``updated_at`` wins there."""
+        """Store each callback role version in Redis, with its record timestamp."""
         writes = []
         for message in messages:
             cfg = await self.accept(outbox, CallbackAgentConfig, message)
@@ -92,9 +92,9 @@ class Intake:
                 continue
             sources = None if cfg.source_agent_ids is None else tuple(cfg.source_agent_ids)
             writes.append(ConfigWrite(cfg.environment_id, cfg.agent_id, epoch(cfg.updated_at),
-                                      sources, cfg.name))
+                                      message.timestamp, sources, cfg.name))
         if writes:
-            await retried(self.store.set_configs, writes)
+            await retried(self.store.add_config_versions, writes)
 
     async def accept(self, outbox: Outbox, model: type[E], message: Message) -> E | None:
         """The validated event, or None after dead-lettering the message."""

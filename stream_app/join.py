@@ -1,162 +1,242 @@
-"""The join: keyed records -> history / pending tables -> decisions -> Redis and outcomes.
+"""The join: keyed records -> contact state -> decisions in record time -> Redis, outcomes.
 
-Per contact (``environment␟phone``): ``history`` holds its outbound calls, ``pending``
-its callbacks waiting out the grace period. Every effect is idempotent under replay:
-an outbound call is remembered once per call id, the Redis scripts count a call once,
-a call Redis already decided is not made pending again, and outcome records carry
-deterministic ids and, on replay, the stored decision.
+Per contact (``environment␟phone``) the ``history`` mapping holds its outbound calls and
+``pending`` its callbacks not yet decided; both are plain mappings (Faust tables in the
+worker, dicts in the unit tests). Progress records carry the input partitions'
+watermarks (``progress.py``); a pending call is decided once the low watermark of its
+keyed partition passes its cutoff (its first record timestamp + G), with exactly the
+outbound calls and config versions whose record timestamps are at most the cutoff. So
+the decision is a function of the topics' contents, whatever order or moment they are
+read in, and a replay, a restart or another worker makes the same one.
+
+Retention is in stream time: a partition's newest callback time minus W minus the
+allowed lateness. Outbound calls older than that can explain no callback that is not
+itself later than the allowed lateness; a callback that late is still classified, with
+what is kept, and flagged (metric and ``"late": true``).
+
+Every effect is idempotent under replay: an outbound call is remembered once per call
+id, the Redis scripts count a call once and keep its first decision, a call Redis has
+decided is never pending again, and outcome records carry deterministic ids and the
+stored decision.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections import defaultdict
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from . import metrics
-from .counters import ClassifyResult, ClassifyWrite, CounterStore, InboundWrite, retried
+from .counters import (
+    ClassifyResult,
+    ClassifyWrite,
+    CounterStore,
+    InboundResult,
+    InboundWrite,
+    retried,
+)
 from .delivery import Outbox
 from .intake import Message
-from .matching import OutboundRef, PendingCall, day_bucket, decide, remember
+from .matching import (
+    CallEvent,
+    OutboundRef,
+    PendingCall,
+    day_bucket,
+    decide,
+    prune,
+    remember,
+    sources_at,
+)
 from .outcomes import answered_record, classified_record
-from .records import InboundSeen, OutboundSeen, decode_keyed
+from .progress import InputPartition, Watermarks
+from .records import (
+    InboundSeen,
+    OutboundSeen,
+    Progress,
+    decode_keyed,
+    history_of,
+    history_row,
+    pending_of,
+    pending_row,
+)
 from .settings import Settings
 from .topics import TopicNames
 
 logger = logging.getLogger(__name__)
 
 Table = MutableMapping[str, Any]
+PartitionScope = Callable[[int], AbstractContextManager[None]]
 
 
 class Join:
-    """The contacts agent's steps and the grace timer's; Faust feeds it batches."""
+    """The contacts agent's step; Faust (or a test) feeds it batches of keyed records."""
 
     def __init__(self, settings: Settings, names: TopicNames, store: CounterStore,
-                 history: Table, pending: Table) -> None:
+                 history: Table, pending: Table, watermarks: Watermarks,
+                 partition: PartitionScope = lambda _: nullcontext()) -> None:
+        """``partition(p)``: the scope table writes for keyed partition ``p`` happen in
+        (the worker's RocksDB store needs it; plain dicts do not)."""
+        self.partition = partition
         self.settings = settings
         self.names = names
         self.store = store
         self.history = history
         self.pending = pending
+        self.watermarks = watermarks
         self.window = float(settings.recency_window_seconds)
-        self.retention = float(settings.recency_window_seconds + settings.allowed_lateness_seconds)
-        self.grace = settings.match_grace_seconds
-        self.lock = asyncio.Lock()
-        self.watermark = 0.0
+        self.lateness = float(settings.allowed_lateness_seconds)
+        self.grace = float(settings.match_grace_seconds)
+        self.newest_callback: dict[int, float] = {}
+        """Keyed partition -> newest callback event time seen (in memory: after a
+        restart it starts lower, which only prunes less)."""
 
     async def on_records(self, outbox: Outbox, messages: Sequence[Message]) -> None:
-        outbound: dict[str, list[OutboundRef]] = defaultdict(list)
-        inbound: list[tuple[str, InboundSeen]] = []
+        inbound: list[tuple[str, int, InboundSeen]] = []
+        moved: set[int] = set()
         for message in messages:
-            key = (message.key or b"").decode()
             record = decode_keyed(message.value or b"")
-            self.watermark = max(self.watermark, record.t)
+            if isinstance(record, Progress):
+                marks = {InputPartition(topic, p): mark for topic, p, mark in record.marks}
+                if self.watermarks.advance(message.partition, marks):
+                    moved.add(message.partition)
+                continue
+            key = (message.key or b"").decode()
             if isinstance(record, OutboundSeen):
-                outbound[key].append(OutboundRef(record.t, record.agent_id, record.call_id))
+                self._remember(key, message.partition, record)
             else:
-                inbound.append((key, record))
-        async with self.lock:
-            for key, refs in outbound.items():
-                self._remember(key, refs)
-            if inbound:
-                await self._count_inbound(outbox, inbound)
+                inbound.append((key, message.partition, record))
+        if inbound:
+            await self._count(outbox, inbound)
+        if moved:
+            await self.decide_due(outbox, moved)
 
-    def _remember(self, key: str, refs: list[OutboundRef]) -> None:
-        history = [OutboundRef(*r) for r in self.history.get(key) or ()]
-        for ref in refs:
-            history = remember(history, ref, self.retention)
-        self.history[key] = history
+    def _remember(self, key: str, partition: int, record: OutboundSeen) -> None:
+        ref = OutboundRef(record.t, record.ts, record.agent_id, record.call_id)
+        history = remember(history_of(self.history.get(key)), ref)
+        with self.partition(partition):
+            self.history[key] = history_row(prune(history, self._horizon(partition)))
 
-    async def _count_inbound(self, outbox: Outbox, inbound: list[tuple[str, InboundSeen]]
-                             ) -> None:
+    def _horizon(self, partition: int) -> float:
+        newest = self.newest_callback.get(partition)
+        return float("-inf") if newest is None else newest - self.window - self.lateness
+
+    async def _count(self, outbox: Outbox, inbound: list[tuple[str, int, InboundSeen]]
+                     ) -> None:
+        """Count each event in Redis at once; park the calls not decided yet."""
         zone = self.settings.zone
         writes = [InboundWrite(r.environment_id, r.call_id, r.type, r.t, day_bucket(r.t, zone),
-                               r.event_id) for _, r in inbound]
+                               r.event_id) for _, _, r in inbound]
         results = await retried(self.store.record_inbound, writes)
-        now = time.time()
         touched: dict[str, dict[str, PendingCall]] = {}
-        for (key, r), result in zip(inbound, results, strict=True):
-            if result.answered_by_this_event:
-                metrics.OUTCOMES.labels("answered").inc()
-                await outbox.send(self.names.outcomes, r.environment_id.encode(),
-                                  answered_record(r.environment_id, r.call_id,
-                                                  r.callback_agent_id, result.day))
+        partitions: dict[str, int] = {}
+        for (key, partition, r), result in zip(inbound, results, strict=True):
+            self.newest_callback[partition] = max(self.newest_callback.get(partition, r.t), r.t)
             if result.decided:
+                await self._answered_after_decision(outbox, r, result)
                 continue
-            calls = touched.setdefault(key, self._pending(key))
+            calls = touched.setdefault(key, pending_of(self.pending.get(key)))
+            partitions[key] = partition
+            event = CallEvent(r.type, r.t, r.ts, r.callback_agent_id, r.event_id)
             known = calls.get(r.call_id)
-            calls[r.call_id] = (known.updated(result.t) if known else
-                                PendingCall(r.environment_id, r.call_id, r.callback_agent_id,
-                                            now, result.t))
+            calls[r.call_id] = (known.seen(event) if known else
+                                PendingCall(r.environment_id, r.call_id, partition, (event,)))
         for key, calls in touched.items():
-            self.pending[key] = [list(_pending_row(p)) for p in calls.values()]
+            with self.partition(partitions[key]):
+                self.pending[key] = pending_row(calls)
 
-    # -- the grace timer: decide due callbacks, count and publish the outcome -------
+    async def _answered_after_decision(self, outbox: Outbox, r: InboundSeen,
+                                       result: InboundResult) -> None:
+        if result.answered_by_this_event and result.decision_day and result.decision_agent:
+            metrics.OUTCOMES.labels("answered").inc()
+            await outbox.send(self.names.outcomes, r.environment_id.encode(),
+                              answered_record(r.environment_id, r.call_id,
+                                              result.decision_agent, result.decision_day))
 
-    async def decide_due(self, outbox: Outbox) -> None:
-        async with self.lock:
-            now = time.time()
-            waiting = [(key, p) for key in list(self.pending.keys())
-                       for p in self._pending(key).values()]
-            metrics.PENDING.set(len(waiting))
-            due = [(key, p) for key, p in waiting if p.due(now, self.grace)]
-            if due:
-                await self._decide(outbox, due)
+    # -- decisions ----------------------------------------------------------------------
+
+    async def decide_due(self, outbox: Outbox, partitions: set[int]) -> None:
+        """Decide every pending call of ``partitions`` whose cutoff the watermark passed."""
+        lows = {p: self.watermarks.low(p) for p in partitions}
+        due: list[tuple[str, PendingCall]] = []
+        waiting = 0
+        for key, row in list(self.pending.items()):
+            for call in pending_of(row).values():
+                low = lows.get(call.partition)
+                if low is not None and call.cutoff(self.grace) < low:
+                    due.append((key, call))
+                else:
+                    waiting += 1
+        metrics.PENDING.set(waiting)
+        if due:
+            await self._decide(outbox, due)
 
     async def _decide(self, outbox: Outbox, due: list[tuple[str, PendingCall]]) -> None:
-        wanted = {(p.environment_id, p.callback_agent_id) for _, p in due}
-        sources = await retried(self.store.source_agents, wanted)
-        writes = []
+        wanted = {(p.environment_id, p.first.callback_agent_id) for _, p in due}
+        versions = await retried(self.store.config_versions, wanted)
+        writes, late = [], []
         for key, p in due:
-            history = [OutboundRef(*r) for r in self.history.get(key) or ()]
-            decision = decide(p.t, sources[(p.environment_id, p.callback_agent_id)], history,
+            cutoff = p.cutoff(self.grace)
+            t = p.time(self.grace).t
+            sources = sources_at(versions[(p.environment_id, p.first.callback_agent_id)], cutoff)
+            decision = decide(t, cutoff, sources, history_of(self.history.get(key)),
                               self.window)
-            writes.append(ClassifyWrite(p.environment_id, p.call_id, decision))
+            writes.append(ClassifyWrite(p.environment_id, p.call_id, decision,
+                                        day_bucket(t, self.settings.zone),
+                                        p.first.callback_agent_id))
+            late.append(t < self.newest_callback.get(p.partition, t) - self.lateness)
         results = await retried(self.store.classify, writes)
-        for (_, p), result in zip(due, results, strict=True):
+        for (_, p), result, is_late in zip(due, results, late, strict=True):
             if result is not None:
-                await self._publish_classified(outbox, p, result)
-        for key, ids in _group_ids(due).items():
-            left = {c: p for c, p in self._pending(key).items() if c not in ids}
-            if left:
-                self.pending[key] = [list(_pending_row(p)) for p in left.values()]
-            else:
-                del self.pending[key]
+                await self._publish(outbox, p, result, is_late)
+        for key, (partition, ids) in _group_ids(due).items():
+            left = {c: p for c, p in pending_of(self.pending.get(key)).items() if c not in ids}
+            with self.partition(partition):
+                if left:
+                    self.pending[key] = pending_row(left)
+                else:
+                    self.pending.pop(key, None)
 
-    async def _publish_classified(self, outbox: Outbox, p: PendingCall,
-                                  result: ClassifyResult) -> None:
+    async def _publish(self, outbox: Outbox, p: PendingCall, result: ClassifyResult,
+                       late: bool) -> None:
         if result.first_time:
             metrics.OUTCOMES.labels(result.decision.outcome).inc()
-        await outbox.send(self.names.outcomes, p.environment_id.encode(),
-                          classified_record(p.environment_id, p.call_id, p.callback_agent_id,
-                                            result.day, result.decision))
+            if late:
+                metrics.LATE_CALLBACKS.inc()
+        env = p.environment_id
+        await outbox.send(self.names.outcomes, env.encode(),
+                          classified_record(env, p.call_id, result.callback_agent_id,
+                                            result.day, result.decision, late))
+        if result.answered:
+            await outbox.send(self.names.outcomes, env.encode(),
+                              answered_record(env, p.call_id, result.callback_agent_id,
+                                              result.day))
 
     # -- housekeeping ----------------------------------------------------------------
 
-    async def prune_idle(self) -> None:
-        """Forget contacts whose newest outbound call is older than W + lateness."""
-        if not self.watermark:
-            return
-        async with self.lock:
-            horizon = self.watermark - self.retention
-            for key in list(self.history.keys()):
-                rows = self.history.get(key)
-                if rows is not None and max(r[0] for r in rows) < horizon:
-                    del self.history[key]
+    def prune_idle(self) -> int:
+        """Forget contacts none of whose outbound calls can explain a callback any more.
 
-    def _pending(self, key: str) -> dict[str, PendingCall]:
-        return {row[1]: PendingCall(*row) for row in self.pending.get(key) or ()}
+        Uses the lowest horizon of the partitions this worker has seen callbacks on, so it
+        never prunes more than a contact's own partition would. Returns contacts dropped.
+        """
+        if not self.newest_callback:
+            return 0
+        horizon = min(self._horizon(p) for p in self.newest_callback)
+        dropped = 0
+        for key in list(self.history.keys()):
+            kept = prune(history_of(self.history.get(key)), horizon)
+            if not kept:
+                with self.partition(0):  # deletes find the key in every partition
+                    self.history.pop(key, None)
+                dropped += 1
+        return dropped
 
 
-def _pending_row(p: PendingCall) -> tuple[Any, ...]:
-    return (p.environment_id, p.call_id, p.callback_agent_id, p.arrived, p.t)
-
-
-def _group_ids(due: list[tuple[str, PendingCall]]) -> dict[str, set[str]]:
-    grouped: dict[str, set[str]] = defaultdict(set)
+def _group_ids(due: list[tuple[str, PendingCall]]) -> dict[str, tuple[int, set[str]]]:
+    """contact -> (its keyed partition, the call ids decided)."""
+    grouped: dict[str, tuple[int, set[str]]] = {}
     for key, p in due:
-        grouped[key].add(p.call_id)
+        grouped.setdefault(key, (p.partition, set()))[1].add(p.call_id)
     return grouped
+

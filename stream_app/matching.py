@@ -27,6 +27,9 @@ class OutboundRef(NamedTuple):
     """What the join remembers of one outbound call."""
 
     t: float
+    """Event time (``occurred_at``)."""
+    ts: float
+    """Kafka timestamp of its input record."""
     agent_id: str
     call_id: str
 
@@ -55,16 +58,18 @@ def epoch(moment: datetime) -> float:
     return moment.astimezone(UTC).timestamp()
 
 
-def decide(t: float, sources: frozenset[str] | None, history: Iterable[OutboundRef],
-           window: float) -> Decision:
+def decide(t: float, cutoff: float, sources: frozenset[str] | None,
+           history: Iterable[OutboundRef], window: float) -> Decision:
     """The latest qualifying outbound call at or before ``t`` within ``window``.
 
-    ``sources`` None means "no role configured": every outbound agent qualifies.
-    Ties on time go to the greater call id so the answer never depends on order.
+    Only outbound calls whose record timestamp is at most ``cutoff`` (the callback's
+    first record timestamp plus G) take part, so the answer is a function of the
+    topics' contents, not of when a worker read them. ``sources`` None means "no role
+    configured": every outbound agent qualifies. Ties on time go to the greater call id.
     """
     best: OutboundRef | None = None
     for ref in history:
-        if not (t - window <= ref.t <= t):
+        if ref.ts > cutoff or not (t - window <= ref.t <= t):
             continue
         if sources is not None and ref.agent_id not in sources:
             continue
@@ -73,18 +78,27 @@ def decide(t: float, sources: frozenset[str] | None, history: Iterable[OutboundR
     return UNMATCHED if best is None else Decision(best.agent_id, best.call_id)
 
 
-def remember(history: Sequence[OutboundRef], ref: OutboundRef,
-             retention: float) -> list[OutboundRef]:
-    """Add ``ref`` to a contact's history (once per call id) and prune it.
+def remember(history: Sequence[OutboundRef], ref: OutboundRef) -> list[OutboundRef]:
+    """Add ``ref`` to a contact's history, once per call id (the earliest record wins).
 
-    Pruning is in event time: an entry older than the contact's newest entry minus
-    ``retention`` (W + allowed lateness) can no longer explain any callback that is
-    not later than that lateness, so memory per contact stays bounded by the window.
+    Invariant: the result is sorted by (t, call id) and holds each call id once, with
+    the smallest record timestamp seen for it, whatever the order of arrival.
     """
-    known = any(old.call_id == ref.call_id for old in history)
-    kept = list(history) if known else [*history, ref]
-    newest = max(r.t for r in kept)
-    return sorted((r for r in kept if r.t >= newest - retention), key=lambda r: (r.t, r.call_id))
+    kept = {r.call_id: r for r in history}
+    old = kept.get(ref.call_id)
+    if old is None or ref.ts < old.ts:
+        kept[ref.call_id] = ref
+    return sorted(kept.values(), key=lambda r: (r.t, r.call_id))
+
+
+def prune(history: Sequence[OutboundRef], horizon: float) -> list[OutboundRef]:
+    """Drop outbound calls older than ``horizon`` (event time).
+
+    The join prunes with ``horizon = newest callback time seen on the partition - W -
+    allowed lateness``: such a call can explain no callback that is not itself later
+    than the allowed lateness, whatever the contact.
+    """
+    return [r for r in history if r.t >= horizon]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,22 +126,77 @@ class CallTime:
         return CallTime(min(self.earliest, t), received)
 
 
-@dataclass(frozen=True, slots=True)
-class PendingCall:
-    """A callback waiting out its grace period; ``arrived`` is processing time."""
+class ConfigVersion(NamedTuple):
+    """One version of a callback agent's role, as read from ``callback-agent-config``."""
+
+    updated_at: float
+    ts: float
+    """Kafka timestamp of its record."""
+    source_agent_ids: tuple[str, ...] | None
+
+
+def sources_at(versions: Iterable[ConfigVersion], cutoff: float) -> frozenset[str] | None:
+    """The source agents a callback with this cutoff is classified with.
+
+    The version with the newest ``updated_at`` among those whose record timestamp is at
+    most ``cutoff`` (ties: the greater list), so a config published after the callback's
+    grace changes nothing, in a live run or a replay. None (no version, or a removed
+    role: null or []) means every outbound agent of the environment qualifies.
+    """
+    known = [v for v in versions if v.ts <= cutoff]
+    if not known:
+        return None
+    newest = max(known, key=lambda v: (v.updated_at, v.source_agent_ids or ()))
+    return frozenset(newest.source_agent_ids) if newest.source_agent_ids else None
+
+
+class CallEvent(NamedTuple):
+    """One inbound lifecycle event of a call, as the join keeps it."""
+
+    type: InboundType
+    t: float
+    ts: float
+    callback_agent_id: str
+    event_id: str
+
+
+class PendingCall(NamedTuple):
+    """A callback not yet decided: its events so far, on keyed partition ``partition``.
+
+    Everything the decision needs is a function of these events, so it does not matter
+    in which order, or how many times, they arrived.
+    """
 
     environment_id: str
     call_id: str
-    callback_agent_id: str
-    arrived: float
-    t: float
+    partition: int
+    events: tuple[CallEvent, ...]
 
-    def due(self, now: float, grace: float) -> bool:
-        return now >= self.arrived + grace
+    def seen(self, event: CallEvent) -> PendingCall:
+        """The same call with ``event`` added (once per event id)."""
+        if any(e.event_id == event.event_id and e.ts <= event.ts for e in self.events):
+            return self
+        kept = tuple(e for e in self.events if e.event_id != event.event_id)
+        return self._replace(events=tuple(sorted((*kept, event),
+                                                 key=lambda e: (e.ts, e.event_id))))
 
-    def updated(self, t: float) -> PendingCall:
-        """The same wait, with the call's time as Redis now knows it."""
-        return replace(self, t=t)
+    @property
+    def first(self) -> CallEvent:
+        """The call's earliest record (by timestamp, then event id): its callback agent."""
+        return self.events[0]
+
+    def cutoff(self, grace: float) -> float:
+        """Records with a timestamp up to here take part in the decision."""
+        return self.first.ts + grace
+
+    def time(self, grace: float) -> CallTime:
+        """The call's time as the records up to the cutoff tell it."""
+        cutoff = self.cutoff(grace)
+        known = [e for e in self.events if e.ts <= cutoff]
+        folded = CallTime.first(known[0].type, known[0].t)
+        for e in known[1:]:
+            folded = folded.seen(e.type, e.t)
+        return folded
 
 
 @dataclass(frozen=True, slots=True)

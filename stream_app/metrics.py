@@ -18,6 +18,9 @@ INTERNAL_ERRORS = Counter("callback_stats_internal_errors_total",
 OUTCOMES = Counter("callback_stats_outcomes_total",
                    "Callbacks newly counted, by outcome (matched, unmatched, answered).",
                    ["outcome"])
+LATE_CALLBACKS = Counter("callback_stats_late_callbacks_total",
+                         "Callbacks older than the join state still covers (classified with "
+                         "what is kept, flagged late).")
 PENDING = Gauge("callback_stats_pending_callbacks",
                 "Callbacks waiting out the grace period on this worker.")
 REDIS_RETRIES = Counter("callback_stats_redis_retries_total",

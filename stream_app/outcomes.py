@@ -28,11 +28,14 @@ def answered_record(environment_id: str, call_id: str, callback_agent_id: str,
 
 
 def classified_record(environment_id: str, call_id: str, callback_agent_id: str, day: str,
-                      decision: Decision) -> bytes:
+                      decision: Decision, late: bool = False) -> bytes:
+    """``late``: the callback was older than the state still covers (see join.py)."""
     extra: dict[str, Any] = {"outcome": decision.outcome}
     if decision.source_agent_id is not None:
         extra |= {"source_agent_id": decision.source_agent_id,
                   "source_call_id": decision.source_call_id}
+    if late:
+        extra["late"] = True
     return _record("classified", environment_id, call_id, callback_agent_id, day, extra)
 
 

@@ -9,14 +9,14 @@ carries a contact's two sides (outbound calls and inbound lifecycle events), key
 from __future__ import annotations
 
 import base64
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
+from .matching import CallEvent, InboundType, OutboundRef, PendingCall
+
 SEPARATOR = "\x1f"
 """Between environment and phone in a contact key; a phone can never contain it."""
-
-InboundType = Literal["received", "answered"]
 
 
 class OutboundSeen(NamedTuple):
@@ -31,6 +31,13 @@ class OutboundSeen(NamedTuple):
     """Kafka timestamp of the input record, POSIX seconds."""
 
 
+class Progress(NamedTuple):
+    """An intake's watermarks (``progress.py``), sent to every keyed partition."""
+
+    marks: tuple[tuple[str, int, float], ...]
+    """(input topic, input partition, watermark)."""
+
+
 class InboundSeen(NamedTuple):
     """One inbound lifecycle event, validated, on its way to the contact's join state."""
 
@@ -43,9 +50,9 @@ class InboundSeen(NamedTuple):
     ts: float
 
 
-KeyedRecord = OutboundSeen | InboundSeen
+KeyedRecord = OutboundSeen | InboundSeen | Progress
 
-_TAGS: dict[type, str] = {OutboundSeen: "o", InboundSeen: "i"}
+_TAGS: dict[type, str] = {OutboundSeen: "o", InboundSeen: "i", Progress: "p"}
 
 
 ORIGIN_HEADER = "origin"
@@ -77,7 +84,34 @@ def decode_keyed(raw: bytes) -> KeyedRecord:
         return OutboundSeen(*fields)
     if tag == "i":
         return InboundSeen(*fields)
+    if tag == "p":
+        return Progress(tuple((topic, int(partition), float(mark))
+                              for topic, partition, mark in fields[0]))
     raise ValueError(f"unknown keyed record tag {tag!r}")
+
+
+# -- table rows (Faust stores them as JSON lists) --------------------------------------
+
+def history_row(refs: list[OutboundRef]) -> list[list[Any]]:
+    return [list(r) for r in refs]
+
+
+def history_of(row: Any) -> list[OutboundRef]:
+    return [OutboundRef(*r) for r in row or ()]
+
+
+def pending_row(calls: dict[str, PendingCall]) -> list[list[Any]]:
+    return [[p.environment_id, p.call_id, p.partition, [list(e) for e in p.events]]
+            for p in calls.values()]
+
+
+def pending_of(row: Any) -> dict[str, PendingCall]:
+    """call id -> pending call, from a ``pending`` table value."""
+    calls = {}
+    for env, call_id, partition, events in row or ():
+        calls[call_id] = PendingCall(env, call_id, partition,
+                                     tuple(CallEvent(*e) for e in events))
+    return calls
 
 
 # -- dead letters ---------------------------------------------------------------------

@@ -37,12 +37,19 @@ class Settings(BaseSettings):
                                         description="W: how far back an outbound call explains "
                                                     "a callback.")
     match_grace_seconds: float = Field(30.0, ge=0,
-                                       description="G: processing-time wait before a callback is "
-                                                   "classified.")
-    allowed_lateness_seconds: int = Field(86_400, ge=0,
-                                          description="How far behind the newest event of a "
-                                                      "contact a late event may still be joined.")
-    dedup_ttl_seconds: int = Field(2_592_000, gt=0,
+                                       description="G: a callback is classified with the records "
+                                                   "whose Kafka timestamps are at most G after "
+                                                   "its first record's.")
+    timestamp_disorder_seconds: float = Field(5.0, ge=0,
+                                              description="How far out of order record timestamps "
+                                                          "within one input partition may be.")
+    allowed_lateness_seconds: int = Field(2_592_000, ge=0,
+                                          description="How far behind the newest callback of a "
+                                                      "partition a callback may be and still be "
+                                                      "joined exactly (event time).")
+    store: str = Field("rocksdb://", pattern=r"^(rocksdb|memory)://$",
+                       description="Faust table store: rocksdb:// (on disk) or memory://.")
+    dedup_ttl_seconds: int = Field(3_888_000, gt=0,
                                    description="How long per-call markers live in Redis (must "
                                                "exceed W + lateness).")
     timezone: str = Field("UTC", description="IANA time zone of the day buckets.")

@@ -20,7 +20,7 @@ import orjson
 
 from .counters import Stats
 from .events import CallbackAgentConfig, InboundCallback, OutboundCall
-from .truth import expected
+from .truth import Stamped, expected
 
 Kind = Literal["outbound", "inbound", "config"]
 AGENT_NAMES = ["Sales Outbound", "Survey Outbound", "Renewals", "Collections", "Win-back",
@@ -43,6 +43,10 @@ class Scenario:
     out_of_order_rate: float = 0.05
     bad_rate: float = 0.01
     window_seconds: int = 604_800
+    days: int = 1
+    """Callbacks spread over this many days, ending with ``day`` (a backfill if > 1)."""
+    shuffle: bool = False
+    """Emit calls in random order instead of event-time order (a replay of history)."""
 
 
 @dataclass
@@ -50,19 +54,32 @@ class Traffic:
     """Messages in emission order, plus the valid events they carry (for the oracle)."""
 
     messages: list[tuple[Kind, bytes]] = field(default_factory=list)
-    outbound: list[OutboundCall] = field(default_factory=list)
-    inbound: list[InboundCallback] = field(default_factory=list)
-    configs: list[CallbackAgentConfig] = field(default_factory=list)
+    outbound: list[Stamped[OutboundCall]] = field(default_factory=list)
+    inbound: list[Stamped[InboundCallback]] = field(default_factory=list)
+    configs: list[Stamped[CallbackAgentConfig]] = field(default_factory=list)
+    """Valid events, each with its position in emission order (as a stand-in timestamp)."""
     bad: int = 0
 
     def truth(self, window: float, zone: ZoneInfo) -> dict[str, dict[str, Any]]:
-        """environment -> day -> the stats the reader must show for that day."""
+        """environment -> day -> the stats the reader must show for that day.
+
+        Exact when every record explaining a callback is produced within G of it, which
+        holds for live traffic and for a backfill produced faster than G; otherwise
+        compute the truth from the topics (:func:`bodies` of ``expected`` with the real
+        record timestamps).
+        """
         days, names = expected(self.outbound, self.inbound, self.configs, window, zone)
-        result: dict[str, dict[str, Any]] = {}
-        for (env, day), t in sorted(days.items()):
-            result.setdefault(env, {})[day] = truth_body(t, {a: n for (e, a), n in names.items()
-                                                             if e == env})
-        return result
+        return bodies(days, names)
+
+
+def bodies(days: dict[tuple[str, str], Stats], names: dict[tuple[str, str], str]
+           ) -> dict[str, dict[str, Any]]:
+    """The oracle's counters as the HTTP bodies' data, per environment and day."""
+    result: dict[str, dict[str, Any]] = {}
+    for (env, day), t in sorted(days.items()):
+        result.setdefault(env, {})[day] = truth_body(t, {a: n for (e, a), n in names.items()
+                                                         if e == env})
+    return result
 
 
 def truth_body(t: Stats, names: dict[str, str]) -> dict[str, Any]:
@@ -89,8 +106,10 @@ def generate(s: Scenario) -> Traffic:
         configs += [("config", _config(env, "cb-sales", agents[:1], start - timedelta(days=30))),
                     ("config", _config(env, "cb-sales", sources, start - timedelta(days=1)))]
         phones = [f"+55119{rnd.randrange(10**7, 10**8)}" for _ in range(s.contacts)]
+        first_day = start - timedelta(days=s.days - 1)
         for i in range(s.callbacks // s.environments):
-            phone, t = rnd.choice(phones), start + timedelta(seconds=rnd.uniform(0, 86_399))
+            phone = rnd.choice(phones)
+            t = first_day + timedelta(seconds=rnd.uniform(0, 86_400 * s.days - 1))
             call = f"{env}-{s.day.isoformat()}-in-{i}"
             agent = rnd.choice(["cb-sales", "cb-general"])
             if rnd.random() < s.match_rate:
@@ -112,12 +131,15 @@ def generate(s: Scenario) -> Traffic:
                                  next(seq), "inbound", ev))
         for j in range(s.callbacks // s.environments):
             by, phone = rnd.choice(agents), rnd.choice(phones)
-            moment = start - timedelta(seconds=rnd.uniform(0, s.window_seconds))
+            moment = first_day + timedelta(seconds=rnd.uniform(-s.window_seconds,
+                                                               86_400 * s.days - 1))
             noise = _outbound(env, f"{env}-{s.day.isoformat()}-noise-{j}", by, names[by], phone,
                               moment)
             timeline.append((moment.timestamp(), next(seq), "outbound", noise))
 
     timeline.sort(key=lambda item: (item[0], item[1]))
+    if s.shuffle:
+        rnd.shuffle(timeline)
     traffic = Traffic()
     for kind, value in configs:
         _add(traffic, kind, value)
@@ -130,13 +152,14 @@ def generate(s: Scenario) -> Traffic:
 
 
 def _add(traffic: Traffic, kind: Kind, value: dict[str, Any]) -> None:
+    at = float(len(traffic.messages))
     traffic.messages.append((kind, orjson.dumps(value)))
     if kind == "outbound":
-        traffic.outbound.append(OutboundCall.model_validate(value))
+        traffic.outbound.append((OutboundCall.model_validate(value), at))
     elif kind == "inbound":
-        traffic.inbound.append(InboundCallback.model_validate(value))
+        traffic.inbound.append((InboundCallback.model_validate(value), at))
     else:
-        traffic.configs.append(CallbackAgentConfig.model_validate(value))
+        traffic.configs.append((CallbackAgentConfig.model_validate(value), at))
 
 
 def _bad(rnd: random.Random, value: dict[str, Any]) -> bytes:

@@ -89,6 +89,19 @@ async def ensure_topics(settings: Settings) -> None:
         await admin.close()
 
 
+async def input_partitions(settings: Settings) -> list[tuple[str, int]]:
+    """Every (topic, partition) of the three input topics: what progress must cover."""
+    names = TopicNames.from_settings(settings)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings),
+                                request_timeout_ms=30_000)
+    await admin.start()
+    try:
+        counts = await _partition_counts(admin, [names.outbound, names.inbound, names.config])
+    finally:
+        await admin.close()
+    return [(topic, p) for topic, n in sorted(counts.items()) for p in range(n)]
+
+
 def check_copartitioned(counts: dict[str, int], expected: int) -> None:
     wrong = {name: n for name, n in counts.items() if n != expected}
     if wrong:

@@ -1,65 +1,82 @@
-"""The brute-force oracle: what the counters must say, computed from all events at once.
+"""The brute-force oracle: what the counters must say, computed from all records at once.
 
-It knows every outbound call, so it equals the stream's answer whenever every outbound
-call that explains a callback arrives within the grace period (the simulator keeps
-its disorder inside that bound). Used by the simulator's ``--truth`` file and the tests;
-it shares no code with the stream path's decision on purpose.
+It applies contract §2 literally to every record with its Kafka timestamp: a callback is
+classified with the outbound calls and config versions whose record timestamps are at
+most G after its first record's. Given the records as they are in the topics (tests
+read them back), it is the exact answer; given a simulation before it is produced
+(timestamps = emission order, G infinite) it is the answer whenever every outbound call
+that explains a callback is produced within G of it, as the simulator arranges. It
+shares no code with the stream path's decision on purpose.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from .counters import Stats
 from .events import CallbackAgentConfig, InboundCallback, OutboundCall
 from .matching import day_bucket, epoch
 
+T = TypeVar("T")
+Stamped = tuple[T, float]
+"""An event and the Kafka timestamp of its record."""
 
-def expected(outbound: Iterable[OutboundCall], inbound: Iterable[InboundCallback],
-             configs: Iterable[CallbackAgentConfig], window: float,
-             zone: ZoneInfo) -> tuple[dict[tuple[str, str], Stats], dict[tuple[str, str], str]]:
-    """((environment, day) -> counters, (environment, agent) -> name), from all events."""
-    outbound = list(outbound)
-    sources = _latest_sources(configs)
+
+def expected(outbound: Iterable[Stamped[OutboundCall]],
+             inbound: Iterable[Stamped[InboundCallback]],
+             configs: Iterable[Stamped[CallbackAgentConfig]], window: float, zone: ZoneInfo,
+             grace: float = math.inf
+             ) -> tuple[dict[tuple[str, str], Stats], dict[tuple[str, str], str]]:
+    """((environment, day) -> counters, (environment, agent) -> name), from all records."""
+    outbound, configs = list(outbound), list(configs)
     days: dict[tuple[str, str], Stats] = defaultdict(Stats)
     for (env, _call), events in _calls(inbound).items():
-        received = [epoch(e.occurred_at) for e in events if e.type == "received"]
-        t = min(received) if received else min(epoch(e.occurred_at) for e in events)
-        first = events[0]
-        truth = days[(env, day_bucket(t, zone))]
+        events.sort(key=lambda e: (e[1], e[0].event_id))
+        first, first_ts = events[0]
+        cutoff = first_ts + grace
+        truth = days[(env, day_bucket(_call_time([e for e, _ in events]), zone))]
         truth.received += 1
-        truth.answered += any(e.type == "answered" for e in events)
-        allowed = sources.get((env, first.callback_agent_id))
-        candidates = [(epoch(o.occurred_at), o.call_id, o.agent_id) for o in outbound
+        truth.answered += any(e.type == "answered" for e, _ in events)
+        t = _call_time([e for e, ts in events if ts <= cutoff])
+        allowed = _sources(configs, env, first.callback_agent_id, cutoff)
+        candidates = [(epoch(o.occurred_at), o.call_id, o.agent_id) for o, ts in outbound
                       if o.environment_id == env and o.contact_phone == first.contact_phone
-                      and t - window <= epoch(o.occurred_at) <= t
+                      and ts <= cutoff and t - window <= epoch(o.occurred_at) <= t
                       and (allowed is None or o.agent_id in allowed)]
         if candidates:
             agent = max(candidates)[2]
             truth.by_source[agent] = truth.by_source.get(agent, 0) + 1
         else:
             truth.unmatched += 1
-    return dict(days), _latest_names(outbound)
+    return dict(days), _latest_names(o for o, _ in outbound)
 
 
-def _calls(inbound: Iterable[InboundCallback]) -> dict[tuple[str, str], list[InboundCallback]]:
-    calls: dict[tuple[str, str], list[InboundCallback]] = defaultdict(list)
-    for event in inbound:
-        calls[(event.environment_id, event.call_id)].append(event)
+def _call_time(events: list[InboundCallback]) -> float:
+    received = [epoch(e.occurred_at) for e in events if e.type == "received"]
+    return min(received) if received else min(epoch(e.occurred_at) for e in events)
+
+
+def _calls(inbound: Iterable[Stamped[InboundCallback]]
+           ) -> dict[tuple[str, str], list[Stamped[InboundCallback]]]:
+    calls: dict[tuple[str, str], list[Stamped[InboundCallback]]] = defaultdict(list)
+    for event, ts in inbound:
+        calls[(event.environment_id, event.call_id)].append((event, ts))
     return calls
 
 
-def _latest_sources(configs: Iterable[CallbackAgentConfig]
-                    ) -> dict[tuple[str, str], frozenset[str] | None]:
-    latest: dict[tuple[str, str], CallbackAgentConfig] = {}
-    for cfg in configs:
-        key = (cfg.environment_id, cfg.agent_id)
-        if key not in latest or epoch(cfg.updated_at) > epoch(latest[key].updated_at):
-            latest[key] = cfg
-    return {k: frozenset(c.source_agent_ids) if c.source_agent_ids else None
-            for k, c in latest.items()}
+def _sources(configs: list[Stamped[CallbackAgentConfig]], env: str, agent: str,
+             cutoff: float) -> frozenset[str] | None:
+    """Newest updated_at (ties: the greater list) among versions published by cutoff."""
+    known = [(epoch(c.updated_at), tuple(c.source_agent_ids or ())) for c, ts in configs
+             if c.environment_id == env and c.agent_id == agent and ts <= cutoff]
+    if not known:
+        return None
+    newest = max(known)[1]
+    return frozenset(newest) if newest else None
 
 
 def _latest_names(outbound: Iterable[OutboundCall]) -> dict[tuple[str, str], str]:

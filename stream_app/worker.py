@@ -17,7 +17,7 @@ from .app import create_app
 from .counters import CounterStore
 from .metrics import observe_lag
 from .settings import Settings
-from .topics import TopicLayoutError, ensure_topics
+from .topics import TopicLayoutError, ensure_topics, input_partitions
 
 logger = logging.getLogger(__name__)
 
@@ -27,12 +27,12 @@ BROKER_WAIT_SECONDS = 60.0
 def run_worker(settings: Settings, loglevel: str = "INFO") -> None:
     """Run until SIGTERM/SIGINT; refuses to start on a bad topic layout."""
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    asyncio.run(_wait_for_topics(settings))
+    inputs = asyncio.run(_wait_for_topics(settings))
     asyncio.set_event_loop(asyncio.new_event_loop())
     faust_compat.install()
     wiring = create_app(settings)
     store = CounterStore.from_url(settings.redis_url, settings.dedup_ttl_seconds)
-    register(wiring, settings, store)
+    register(wiring, settings, store, inputs)
     _add_pages(wiring.app)
     worker = faust.Worker(wiring.app, loglevel=loglevel, quiet=True)
     # The Kafka client's debug records cost ~4% of the hot path even when nothing prints
@@ -43,12 +43,13 @@ def run_worker(settings: Settings, loglevel: str = "INFO") -> None:
     worker.execute_from_commandline()
 
 
-async def _wait_for_topics(settings: Settings) -> None:
+async def _wait_for_topics(settings: Settings) -> list[tuple[str, int]]:
+    """Create and check the topics; return the input partitions progress must cover."""
     deadline = time.monotonic() + BROKER_WAIT_SECONDS
     while True:
         try:
             await ensure_topics(settings)
-            return
+            return await input_partitions(settings)
         except TopicLayoutError as exc:
             raise SystemExit(f"error: {exc}") from None
         except KafkaError as exc:

@@ -37,6 +37,7 @@ def worker_env(kafka: str, redis_url: str, data_dir: Path, **overrides: Any) -> 
         "REDIS_URL": redis_url,
         "APP_ID": f"cbs-test-{suffix}",
         "MATCH_GRACE_SECONDS": 3,
+        "TIMESTAMP_DISORDER_SECONDS": 1,
         "PARTITIONS": 4,
         "WORKER_WEB_PORT": free_port(),
         "DATA_DIR": str(data_dir),

@@ -44,10 +44,13 @@ async def settled(redis: Redis, env: str, received: int, days: tuple[str, ...] =
 
 
 async def configured(redis: Redis, env: str, agent: str, sources: list[str] | None) -> None:
-    def applied(raw: str | None) -> bool:
-        return raw is not None and orjson.loads(raw)["s"] == sources
+    """Wait until the worker stored this role version (decisions need no such wait: the
+    config topic's progress is part of the watermark; the tests use it to fail early)."""
+    def applied(members: list[str]) -> bool:
+        return any(orjson.loads(m)["s"] == sources for m in members)
 
-    await poll(lambda: redis.hget(config_key(env), agent), applied, what="config applied")
+    await poll(lambda: redis.zrange(config_key(env, agent), 0, -1), applied,
+               what="config stored")
 
 
 async def records(endpoints: Endpoints, topic: str, env: str, count: int) -> list[dict[str, Any]]:
