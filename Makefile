@@ -4,13 +4,14 @@ VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint services-up services-down bench
+.PHONY: demo test install lint services-up services-down bench soak
 
 demo: $(STAMP)
 	$(VENV)/bin/stream-app demo
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check stream_app tests
+	$(VENV)/bin/ruff check stream_app tests benchmarks
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
 
 install: $(STAMP)
@@ -21,7 +22,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check stream_app tests
+	$(VENV)/bin/ruff check stream_app tests benchmarks
+	$(VENV)/bin/mypy
 
 services-up: $(STAMP)
 	$(VENV)/bin/stream-app services up
@@ -33,3 +35,8 @@ bench: $(STAMP)
 	$(VENV)/bin/stream-app services up
 	$(VENV)/bin/python -m benchmarks.reader_latency
 	$(VENV)/bin/python -m benchmarks.throughput
+
+# 10 minutes, 3 workers joining, leaving and SIGKILLed; prints its figures.
+soak: $(STAMP)
+	$(VENV)/bin/stream-app services up
+	$(VENV)/bin/python -m tests.soak --seconds 600 --callbacks 40000

@@ -18,7 +18,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from faust.types import TP, StreamT
+from faust.streams import Stream
+from faust.types import TP
 
 from . import faust_compat
 from .app import Wiring
@@ -53,7 +54,7 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     input_topics = {t for t, _ in inputs}
 
     def batched(step: Step, name: str, tracks_progress: bool) -> Any:
-        async def agent(stream: StreamT) -> None:
+        async def agent(stream: Stream[Any]) -> None:
             async for events in stream.noack_take(BATCH_SIZE, within=BATCH_WITHIN_SECONDS):
                 messages = [event.message for event in events]
                 await process(app.producer, step, messages, intake.dead_letter)

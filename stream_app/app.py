@@ -11,8 +11,10 @@ Data flow (each arrow is a Kafka topic or a table):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import faust
+from faust.types import TableT
 
 from .settings import Settings
 from .topics import TopicNames, bootstrap_servers
@@ -28,8 +30,8 @@ class Wiring:
     inbound: faust.TopicT
     config: faust.TopicT
     keyed: faust.TopicT
-    history: faust.Table
-    pending: faust.Table
+    history: TableT[str, Any]
+    pending: TableT[str, Any]
 
 
 def create_app(settings: Settings) -> Wiring:

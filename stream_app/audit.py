@@ -3,9 +3,8 @@
 Invariant checked: every offset the consumer group has committed on an input topic was
 either forwarded to the keyed topic (its record carries an ``origin`` header naming the
 input record) or dead-lettered (the dead letter names its source topic, partition and
-offset). A valid config record is not forwarded but applied to Redis, so for it the
-audit checks that Redis holds that agent's config at least as new (newest
-``updated_at`` wins there).
+offset). A valid config record is not forwarded but stored in Redis as a role version, so for it
+the audit checks that Redis holds that version.
 
 Order of reads matters: committed offsets first, then the keyed and dead-letter topics
 to their end. The worker forwards and dead-letters a batch, and waits for the broker to
@@ -19,6 +18,7 @@ memory. Meant for tests and for operators after an incident.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +35,10 @@ from .settings import Settings
 from .topics import TopicNames, bootstrap_servers
 
 Origin = tuple[str, int, int]
+FETCH_BYTES = 16 * 1024 * 1024
+"""Per-partition fetch size: more than any record batch the broker accepts (a smaller
+one can leave the consumer unable to step over a large batch)."""
+STALL_SECONDS = 60.0
 
 
 @dataclass
@@ -93,7 +97,8 @@ async def audit(settings: Settings) -> AuditReport:
     names = TopicNames.from_settings(settings)
     committed, partitions = await _group_and_layout(settings, names)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(settings),
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=FETCH_BYTES)
     await consumer.start()
     store = CounterStore.from_url(settings.redis_url, settings.dedup_ttl_seconds)
     try:
@@ -156,8 +161,14 @@ async def _read_all(consumer: AIOKafkaConsumer, topic: str, layout: dict[str, li
     consumer.assign(tps)
     await consumer.seek_to_beginning(*tps)
     remaining = set(tps)
+    deadline = time.monotonic() + STALL_SECONDS
     while remaining:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"reading {topic} made no progress for {STALL_SECONDS:.0f}s "
+                               f"(partitions {sorted(tp.partition for tp in remaining)})")
         batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=10_000)
+        if batch:
+            deadline = time.monotonic() + STALL_SECONDS
         for tp, messages in batch.items():
             for m in messages:
                 if m.offset < ends[tp.partition]:
@@ -174,9 +185,11 @@ def _dead_origin(value: bytes | None) -> Origin:
 
 
 async def _config_applied(store: CounterStore, value: bytes | None) -> bool:
-    """True when Redis holds this agent's config at least as new as the record."""
+    """True when Redis holds this role version (by ``updated_at`` and sources)."""
     cfg = parse(CallbackAgentConfig, value)
     if not isinstance(cfg, CallbackAgentConfig):
         return False
-    raw = await store.redis.hget(config_key(cfg.environment_id), cfg.agent_id)
-    return raw is not None and orjson.loads(raw)["u"] >= epoch(cfg.updated_at)
+    sources = None if cfg.source_agent_ids is None else list(cfg.source_agent_ids)
+    members = await store.redis.zrange(config_key(cfg.environment_id, cfg.agent_id), 0, -1)
+    return any((v := orjson.loads(str(m)))["u"] == epoch(cfg.updated_at) and v["s"] == sources
+               for m in members)

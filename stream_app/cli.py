@@ -130,13 +130,13 @@ def simulate(settings: Settings, scenario: Any, rate: float | None) -> dict[str,
     """Produce the scenario's traffic with a progress bar; return its truth."""
     from rich.progress import Progress
 
-    from .simulate import generate, produce
+    from .simulate import Kind, generate, produce
     from .topics import ensure_topics
 
     asyncio.run(ensure_topics(settings))
     traffic = generate(scenario)
-    topics = {"outbound": settings.topic_outbound, "inbound": settings.topic_inbound,
-              "config": settings.topic_config}
+    topics: dict[Kind, str] = {"outbound": settings.topic_outbound,
+                               "inbound": settings.topic_inbound, "config": settings.topic_config}
     with Progress() as progress:
         task = progress.add_task(f"producing {len(traffic.messages)} messages "
                                  f"({traffic.bad} bad)", total=len(traffic.messages))

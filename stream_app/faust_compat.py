@@ -86,7 +86,7 @@ def check(faust_version: str | None = None, consumer: type = Consumer) -> None:
             raise IncompatibleFaust(f"faust-streaming {found}: Consumer.{name}{got} changed "
                                     f"(expected {params})")
     for attr in ("_committed_offset", "_acked", "_acked_index", "_read_offset"):
-        if attr not in inspect.getsource(consumer.__init__):
+        if attr not in inspect.getsource(vars(consumer).get("__init__", object)):
             raise IncompatibleFaust(f"faust-streaming {found}: Consumer.{attr} is gone")
 
 
@@ -96,7 +96,7 @@ def install() -> None:
     if _installed:
         return
     check()
-    Consumer.ack = _refuse_stale_acks(Consumer.ack)  # type: ignore[method-assign]
+    Consumer.ack = _refuse_stale_acks(Consumer.ack)  # type: ignore[method-assign,assignment]
     Consumer.__init__ = _without_read_offsets(Consumer.__init__)  # type: ignore[method-assign]
     Consumer.perform_seek = perform_seek  # type: ignore[method-assign]
     Consumer._new_offset = new_offset  # type: ignore[method-assign]
@@ -187,7 +187,7 @@ def new_offset(self: Consumer, tp: TP) -> int | None:
         del acked[:below]
     if not acked or acked[0] != base:
         return None
-    run: list[int] = next(consecutive_numbers(acked))
+    run = list(next(consecutive_numbers(acked)))
     del acked[:len(run)]
     self._acked_index[tp].difference_update(run)
     return run[-1] + 1

@@ -242,7 +242,7 @@ class _JsonProtocolErrors(RequestHandler):
 
 def json_protocol_errors() -> None:
     """Make aiohttp's server build :class:`_JsonProtocolErrors` handlers (idempotent)."""
-    web_server.RequestHandler = _JsonProtocolErrors  # type: ignore[misc]
+    web_server.RequestHandler = _JsonProtocolErrors  # type: ignore[attr-defined]
 
 
 def create_reader(settings: Settings, store: CounterStore,

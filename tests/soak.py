@@ -1,9 +1,10 @@
 """The soak: workers of one group joining, leaving and SIGKILLed under steady traffic.
 
 Checks what must hold whatever the membership does: the audit finds no committed input
-offset that was neither forwarded nor dead-lettered, and ``received`` / ``answered``
-per environment and day equal the simulator's truth. A short run is in the test suite
-(``tests/integration/test_soak.py``); ``make soak`` runs a long one and prints figures:
+offset that was neither forwarded nor dead-lettered, and every counter per environment
+and day, and the outcome records, equal the oracle run on the input topics. A short run
+is in the test suite (``tests/integration/test_soak.py``); ``make soak`` runs a long one
+and prints figures:
 
     python -m tests.soak --seconds 600 --callbacks 40000
 """
@@ -18,7 +19,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -26,19 +26,31 @@ from redis.asyncio import Redis
 
 from stream_app.audit import AuditReport, audit
 from stream_app.counters import CounterStore
+from stream_app.settings import Settings
 from stream_app.simulate import Scenario, generate, produce
-from tests.support import WorkerProcess, free_port, poll, worker_env
+from tests.support import (
+    WorkerProcess,
+    free_port,
+    outcome_counts,
+    poll,
+    read_topic,
+    truth_counts,
+    truth_from_topics,
+    worker_env,
+)
 
 
 @dataclass
 class SoakResult:
     messages: int
     callbacks: int
+    prefix: str
     seconds: float = 0.0
     actions: dict[str, int] = field(default_factory=lambda: {"start": 0, "sigterm": 0,
                                                              "sigkill": 0})
     settle_seconds: float = 0.0
     counts_exact: bool = False
+    outcomes_exact: bool = False
     mismatches: list[str] = field(default_factory=list)
     report: AuditReport | None = None
 
@@ -53,8 +65,8 @@ class SoakResult:
                 f"{self.actions['sigterm']} SIGTERMs, {self.actions['sigkill']} SIGKILLs "
                 f"({self.membership_changes} membership changes, each a rebalance); "
                 f"settled {self.settle_seconds:.1f}s after the last message; "
-                f"audit: {missing} missing offsets; received/answered exact: "
-                f"{self.counts_exact}")
+                f"audit: {missing} missing offsets; every counter equal to the oracle: "
+                f"{self.counts_exact}; outcome records equal: {self.outcomes_exact}")
 
 
 async def run_soak(kafka: str, redis_url: str, workdir: Path, *, seconds: float,
@@ -66,8 +78,7 @@ async def run_soak(kafka: str, redis_url: str, workdir: Path, *, seconds: float,
                         contacts=max(50, callbacks // 5),
                         environment_prefix=f"soak-{uuid.uuid4().hex[:6]}")
     traffic = generate(scenario)
-    truth = traffic.truth(scenario.window_seconds, ZoneInfo("UTC"))
-    result = SoakResult(len(traffic.messages), callbacks)
+    result = SoakResult(len(traffic.messages), callbacks, scenario.environment_prefix)
     base = worker_env(kafka, redis_url, workdir / "w0", match_grace_seconds=30)
     pool = []
     for i in range(workers):
@@ -97,7 +108,7 @@ async def run_soak(kafka: str, redis_url: str, workdir: Path, *, seconds: float,
         for worker in pool:
             if not worker.alive():
                 worker.start()
-        await _settle(result, truth, s, redis_url, pool)
+        await _settle(result, s, redis_url)
         result.settle_seconds = time.monotonic() - began - result.seconds
         await _all_committed(s, pool)
         result.report = await audit(s)
@@ -129,30 +140,38 @@ def _act(rnd: random.Random, pool: list[WorkerProcess], action: str,
     result.actions[action] += 1
 
 
-async def _settle(result: SoakResult, truth: dict, settings: object, redis_url: str,
-                  pool: list[WorkerProcess]) -> None:
+async def _settle(result: SoakResult, settings: Settings, redis_url: str) -> None:
+    """Wait until every counter, and the outcome records, equal the oracle on the topics."""
+    truth = {e: d for e, d in (await truth_from_topics(settings)).items()
+             if e.startswith(result.prefix)}
+    wanted = truth_counts(truth)
     redis = Redis.from_url(redis_url, decode_responses=True)
     store = CounterStore(redis, 3600)
-    wanted = {(env, day): (body["total_callbacks_received"], body["callbacks_answered"])
-              for env, by_day in truth.items() for day, body in by_day.items()}
 
-    async def counts() -> dict[tuple[str, str], tuple[int, int]]:
-        got = {}
-        for env, day in wanted:
-            st = await store.read_stats(env, [day])
-            got[(env, day)] = (st.received, st.answered)
+    async def counts() -> dict[str, dict[str, tuple]]:
+        got: dict[str, dict[str, tuple]] = {}
+        for env, days in wanted.items():
+            for day in days:
+                st = await store.read_stats(env, [day])
+                got.setdefault(env, {})[day] = (st.received, st.answered, st.unmatched,
+                                                {a: c for a, c in st.by_source.items() if c})
         return got
 
     try:
-        got = await poll(counts, lambda c: c == wanted, timeout=240, interval=0.5,
-                         what="received/answered equal to the truth")
+        await poll(counts, lambda c: c == wanted, timeout=300, interval=1.0,
+                   what="every counter equal to the oracle")
         result.counts_exact = True
     except AssertionError:
         got = await counts()
-        result.mismatches = [f"{k}: got {got[k]}, truth {v}" for k, v in wanted.items()
-                             if got[k] != v]
+        result.mismatches = [f"{e} {d}: got {got[e][d]}, oracle {v}"
+                             for e, days in wanted.items() for d, v in days.items()
+                             if got[e][d] != v]
     finally:
         await redis.aclose()
+    if result.counts_exact:
+        published = outcome_counts(await read_topic(settings.kafka_bootstrap,
+                                                    settings.topic_outcomes))
+        result.outcomes_exact = {e: d for e, d in published.items() if e in wanted} == wanted
 
 
 async def _all_committed(settings: object, pool: list[WorkerProcess]) -> None:
@@ -202,7 +221,8 @@ def main() -> None:
             print(f"  {topic.as_dict()}")
     for line in result.mismatches[:20]:
         print(f"  mismatch {line}")
-    ok = result.counts_exact and result.report is not None and not result.report.missing
+    ok = (result.counts_exact and result.outcomes_exact and result.report is not None
+          and not result.report.missing)
     raise SystemExit(0 if ok else 1)
 
 

@@ -138,3 +138,93 @@ def config(env: str, agent: str, sources: list[str] | None, updated_at: str,
            name: str | None = None) -> dict[str, Any]:
     return {"environment_id": env, "agent_id": agent, "source_agent_ids": sources,
             "updated_at": updated_at, "name": name}
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[Any]:
+    """Every record of ``topic`` now (ConsumerRecords, with timestamps in ms)."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                max_partition_fetch_bytes=16 * 1024 * 1024)
+    await consumer.start()
+    try:
+        return await _read_everything(consumer, bootstrap, topic)
+    finally:
+        await consumer.stop()
+
+
+async def _read_everything(consumer: Any, bootstrap: str, topic: str) -> list[Any]:
+    from aiokafka import TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    tps = [TopicPartition(topic, p["partition"]) for p in described[0]["partitions"]]
+    ends = await consumer.end_offsets(tps)
+    wanted = [tp for tp in tps if ends[tp] > 0]
+    if not wanted:
+        return []
+    consumer.assign(wanted)
+    await consumer.seek_to_beginning(*wanted)
+    out: list[Any] = []
+    while [tp for tp in wanted if await consumer.position(tp) < ends[tp]]:
+        for messages in (await consumer.getmany(timeout_ms=500, max_records=20_000)).values():
+            out.extend(m for m in messages if m.offset < ends[TopicPartition(m.topic,
+                                                                             m.partition)])
+    return out
+
+
+async def truth_from_topics(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The oracle on the input topics as they are: every valid record with its timestamp."""
+    from stream_app.events import CallbackAgentConfig, InboundCallback, OutboundCall, parse
+    from stream_app.simulate import bodies
+    from stream_app.truth import expected
+
+    def stamped(records: list[Any], model: Any) -> list[Any]:
+        out = []
+        for r in records:
+            event = parse(model, r.value)
+            if isinstance(event, model):
+                out.append((event, r.timestamp / 1000))
+        return out
+
+    b = settings.kafka_bootstrap
+    days, names = expected(
+        stamped(await read_topic(b, settings.topic_outbound), OutboundCall),
+        stamped(await read_topic(b, settings.topic_inbound), InboundCallback),
+        stamped(await read_topic(b, settings.topic_config), CallbackAgentConfig),
+        settings.recency_window_seconds, settings.zone, settings.match_grace_seconds)
+    return bodies(days, names)
+
+
+def outcome_counts(records: list[Any]) -> dict[str, dict[str, tuple]]:
+    """Per environment and day, (classified, answered, unmatched, by source) from the
+    outcome records, dropping republished duplicates by id (as a subscriber would)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for r in records:
+        value = orjson.loads(r.value)
+        assert latest.setdefault(value["id"], value) == value, "an outcome record changed"
+    counts: dict[str, dict[str, list]] = {}
+    for v in latest.values():
+        c = counts.setdefault(v["environment_id"], {}).setdefault(v["day"], [0, 0, 0, {}])
+        if v["kind"] == "answered":
+            c[1] += 1
+            continue
+        c[0] += 1
+        if v["outcome"] == "unmatched":
+            c[2] += 1
+        else:
+            c[3][v["source_agent_id"]] = c[3].get(v["source_agent_id"], 0) + 1
+    return {e: {d: tuple(c) for d, c in days.items()} for e, days in counts.items()}
+
+
+def truth_counts(truth: dict[str, dict[str, Any]]) -> dict[str, dict[str, tuple]]:
+    """The oracle's bodies in the shape of :func:`outcome_counts`."""
+    return {env: {day: (b["total_callbacks_received"], b["callbacks_answered"],
+                        b["callbacks_unmatched"],
+                        {r["source_agent_id"]: r["count"] for r in b["callbacks_by_source_agent"]})
+                  for day, b in days.items()} for env, days in truth.items()}

@@ -39,7 +39,7 @@ async def _check(url: str, sequence, decide_after: int, decision: Decision) -> N
     try:
         for i, (kind, t, event_no) in enumerate(sequence):
             if i == decide_after:
-                await store.classify([ClassifyWrite(env, call, decision)])
+                await store.classify([ClassifyWrite(env, call, decision, "2024-01-01", "cb")])
                 record = record.classified(decision) if record else None
             write = InboundWrite(env, call, kind, t, day_bucket(t, ZONE), f"ev-{event_no}")
             await store.record_inbound([write, write])  # every event delivered twice

@@ -13,14 +13,14 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from stream_app.audit import AuditReport, audit
 from stream_app.records import ORIGIN_HEADER, parse_origin
 from tests.conftest import Endpoints
-from tests.support import WorkerProcess, poll, worker_env
+from tests.support import WorkerProcess, poll, read_topic, worker_env
 
 pytestmark = pytest.mark.integration
 NO_SHRINKING = [Phase.explicit, Phase.reuse, Phase.generate]
@@ -137,8 +137,8 @@ async def test_hostile_input_never_stops_the_worker(fuzz_worker: WorkerProcess,
                           if valid and kind != "config"}
 
     async def outcome() -> tuple[set[str], set[tuple[str, int, int]]]:
-        letters = await _read(endpoints.kafka_bootstrap, s.topic_dlq)
-        keyed = await _read(endpoints.kafka_bootstrap, f"{s.app_id}-by-contact")
+        letters = await read_topic(endpoints.kafka_bootstrap, s.topic_dlq)
+        keyed = await read_topic(endpoints.kafka_bootstrap, f"{s.app_id}-by-contact")
         dead = {m.key.decode() for m in letters if m.key and m.key.decode().startswith(run)}
         forwarded = {parse_origin(v) for m in keyed for k, v in m.headers if k == ORIGIN_HEADER}
         return dead, forwarded & expected_forwarded
@@ -156,20 +156,6 @@ async def test_hostile_input_never_stops_the_worker(fuzz_worker: WorkerProcess,
 def _covers(report: AuditReport, ends: dict[tuple[str, int], int]) -> bool:
     """True once the audit read every committed offset up to the batch's last ones."""
     return all(report.committed_to.get(tp, 0) >= end for tp, end in ends.items())
-
-
-async def _read(bootstrap: str, topic: str) -> list[Any]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    try:
-        out: list[Any] = []
-        while batch := await consumer.getmany(timeout_ms=500, max_records=10_000):
-            for messages in batch.values():
-                out.extend(messages)
-        return out
-    finally:
-        await consumer.stop()
 
 
 @settings(max_examples=300, deadline=None)
