@@ -80,12 +80,6 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     app.agent(wiring.keyed, name="contacts", concurrency=1)(
         batched(contacts, "contacts", False))
 
-    def caught_up(source: InputPartition) -> bool:
-        tp = TP(source.topic, source.partition)
-        processed = progress.next_offset.get(source, faust_compat.processed_base(app, tp))
-        highwater = app.consumer.highwater(tp)
-        return processed is not None and highwater is not None and processed >= highwater
-
     last: dict[str, Any] = {"marks": None, "at": 0.0}
 
     async def send_progress() -> None:
@@ -93,9 +87,27 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
             return
         assigned = [InputPartition(tp.topic, tp.partition) for tp in app.consumer.assignment()
                     if tp.topic in input_topics]
-        marks = progress.watermarks(assigned, caught_up, time.time())
-        now = time.monotonic()
-        if not marks or (marks == last["marks"] and now - last["at"] < HEARTBEAT_SECONDS):
+        if not assigned:
+            return
+        # The wall clock is read *before* asking the broker for the end offsets: a record
+        # appended after the answer carries a timestamp after `now` (within the disorder
+        # bound), one appended before it is below an end offset and must be processed.
+        now = time.time()
+        ends = await app.consumer.highwaters(*(TP(s.topic, s.partition) for s in assigned))
+
+        def caught_up(source: InputPartition) -> bool:
+            """Everything below the broker's end offset is processed: by this worker
+            (``next_offset``) or before the offset it resumed from (the commit base;
+            after a rebalance ``next_offset`` may be stale from an earlier ownership)."""
+            tp = TP(source.topic, source.partition)
+            base = faust_compat.processed_base(app, tp)
+            processed = max(progress.next_offset.get(source, -1), -1 if base is None else base)
+            end = ends.get(tp)
+            return end is not None and processed >= end
+
+        marks = progress.watermarks(assigned, caught_up, now)
+        tick = time.monotonic()
+        if not marks or (marks == last["marks"] and tick - last["at"] < HEARTBEAT_SECONDS):
             return
         record = encode_keyed(Progress(tuple((s.topic, s.partition, m)
                                              for s, m in sorted(marks.items()))))
@@ -105,7 +117,7 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
                 await outbox.send(wiring.names.keyed, None, record, partition=partition)
 
         await durably(app.producer, emit)
-        last.update(marks=marks, at=now)
+        last.update(marks=marks, at=tick)
 
     async def prune_idle() -> None:
         if not (app.rebalancing or app.in_recovery):

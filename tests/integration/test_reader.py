@@ -125,7 +125,10 @@ async def test_redis_down_is_a_503_not_a_trace(endpoints) -> None:
 
 async def test_simulate_worker_reader_equals_truth(worker: WorkerProcess, endpoints) -> None:
     s = worker.settings
+    # The module's other traffic is on DAY: retention follows each partition's stream
+    # time, so a scenario months older would be (correctly) late on this worker.
     scenario = Scenario(seed=5, environments=2, callbacks=400, contacts=120,
+                        day=date.fromisoformat(DAY),
                         environment_prefix=f"e2e-{uuid.uuid4().hex[:6]}")
     traffic = generate(scenario)
     truth = traffic.truth(scenario.window_seconds, ZoneInfo("UTC"))
