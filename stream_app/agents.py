@@ -56,8 +56,14 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     def batched(step: Step, name: str, tracks_progress: bool) -> Any:
         async def agent(stream: Stream[Any]) -> None:
             async for events in stream.noack_take(BATCH_SIZE, within=BATCH_WITHIN_SECONDS):
-                messages = [event.message for event in events]
-                await process(app.producer, step, messages, intake.dead_letter)
+                # A message fetched before a rebalance may belong to a partition this
+                # worker lost: processing it would write another owner's state (its acks
+                # are refused anyway, so the owner processes it).
+                generation = app.consumer_generation_id
+                messages = [event.message for event in events
+                            if event.message.generation_id in (None, generation)]
+                if messages:
+                    await process(app.producer, step, messages, intake.dead_letter)
                 if tracks_progress:
                     for m in messages:
                         progress.delivered(InputPartition(m.topic, m.partition), m.offset,
