@@ -36,6 +36,7 @@ from tests.support import (
     outcome_counts,
     poll,
     read_topic,
+    stored_counts,
     truth_counts,
     truth_from_topics,
     worker_env,
@@ -160,13 +161,7 @@ async def _settle(result: SoakResult, settings: Settings, redis_url: str) -> Non
     store = CounterStore(redis, 3600)
 
     async def counts() -> dict[str, dict[str, tuple]]:
-        got: dict[str, dict[str, tuple]] = {}
-        for env, days in wanted.items():
-            for day in days:
-                st = await store.read_stats(env, [day])
-                got.setdefault(env, {})[day] = (st.received, st.answered, st.unmatched,
-                                                {a: c for a, c in st.by_source.items() if c})
-        return got
+        return await stored_counts(store, wanted)
 
     def calls(c: dict[str, dict[str, tuple]]) -> dict[str, dict[str, tuple]]:
         return {e: {d: v[:2] for d, v in days.items()} for e, days in c.items()}

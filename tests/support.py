@@ -228,3 +228,16 @@ def truth_counts(truth: dict[str, dict[str, Any]]) -> dict[str, dict[str, tuple]
                         b["callbacks_unmatched"],
                         {r["source_agent_id"]: r["count"] for r in b["callbacks_by_source_agent"]})
                   for day, b in days.items()} for env, days in truth.items()}
+
+
+async def stored_counts(store: Any, wanted: dict[str, dict[str, tuple]]
+                        ) -> dict[str, dict[str, tuple]]:
+    """The Redis counters for every (environment, day) of ``wanted``, in the shape of
+    :func:`truth_counts`."""
+    got: dict[str, dict[str, tuple]] = {}
+    for env, days in wanted.items():
+        for day in days:
+            st = await store.read_stats(env, [day])
+            got.setdefault(env, {})[day] = (st.received, st.answered, st.unmatched,
+                                            {a: c for a, c in st.by_source.items() if c})
+    return got

@@ -28,6 +28,7 @@ from tests.support import (
     outcome_counts,
     poll,
     read_topic,
+    stored_counts,
     truth_counts,
     truth_from_topics,
     worker_env,
@@ -49,14 +50,7 @@ async def settle(worker: WorkerProcess, redis_url: str, truth: dict[str, dict[st
     expected = truth_counts(truth)
 
     async def counters() -> dict[str, dict[str, tuple]]:
-        got: dict[str, dict[str, tuple]] = {}
-        for env, days in truth.items():
-            for day in days:
-                st = await store.read_stats(env, [day])
-                got.setdefault(env, {})[day] = (
-                    st.received, st.answered, st.unmatched,
-                    {a: c for a, c in st.by_source.items() if c})
-        return got
+        return await stored_counts(store, expected)
 
     try:
         await poll(counters, lambda c: c == expected, timeout=240, interval=1.0,
