@@ -61,12 +61,6 @@ class IntakeProgress:
                 marks[source] = mark
         return marks
 
-    def forget(self, sources: Iterable[InputPartition]) -> None:
-        """Drop partitions this worker no longer consumes (revoked)."""
-        for source in sources:
-            self.newest.pop(source, None)
-            self.next_offset.pop(source, None)
-
 
 class Watermarks:
     """Per keyed partition: the highest watermark heard from each input partition."""
@@ -91,7 +85,3 @@ class Watermarks:
         if len(heard) < len(self.inputs):
             return None
         return min(heard[source] for source in self.inputs)
-
-    def forget(self, keyed_partitions: Iterable[int]) -> None:
-        for partition in keyed_partitions:
-            self.heard.pop(partition, None)
