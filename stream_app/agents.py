@@ -23,7 +23,7 @@ from faust.types import TP
 
 from . import faust_compat
 from .app import Wiring
-from .batches import Step, durably, process
+from .batches import PartitionLost, Step, durably, process
 from .counters import CounterStore
 from .delivery import Outbox
 from .intake import Intake, Message
@@ -49,7 +49,7 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     progress = IntakeProgress(settings.timestamp_disorder_seconds)
     watermarks = Watermarks(InputPartition(t, p) for t, p in inputs)
     join = Join(settings, wiring.names, store, wiring.history, wiring.pending, watermarks,
-                faust_compat.writing_for)
+                faust_compat.KeyedPartitions(app, wiring.names.keyed, settings.partitions))
     tables = (wiring.history, wiring.pending)
     input_topics = {t for t, _ in inputs}
 
@@ -63,7 +63,11 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
                 messages = [event.message for event in events
                             if event.message.generation_id in (None, generation)]
                 if messages:
-                    await process(app.producer, step, messages, intake.dead_letter)
+                    try:
+                        await process(app.producer, step, messages, intake.dead_letter)
+                    except PartitionLost as lost:
+                        logger.info("abandoning a batch unacked: %s", lost)
+                        continue
                 if tracks_progress:
                     for m in messages:
                         progress.delivered(InputPartition(m.topic, m.partition), m.offset,

@@ -30,8 +30,8 @@ class Wiring:
     inbound: faust.TopicT
     config: faust.TopicT
     keyed: faust.TopicT
-    history: TableT[str, Any]
-    pending: TableT[str, Any]
+    history: TableT[bytes, Any]
+    pending: TableT[bytes, Any]
 
 
 def create_app(settings: Settings) -> Wiring:
@@ -65,14 +65,17 @@ def create_app(settings: Settings) -> Wiring:
     def source(name: str) -> faust.TopicT:
         return app.topic(name, key_serializer="raw", value_serializer="raw")
 
-    # Both joined sides share one keyed topic, so they are co-partitioned by construction;
-    # the tables below use the producer's partitioner on the same key, so a contact's
-    # state always sits on its keyed partition, whatever event or timer writes it.
+    # Both joined sides share one keyed topic, so they are co-partitioned by construction.
+    # The tables use the producer's partitioner on the same key *bytes* (``key_type=bytes``
+    # is the raw serializer; a JSON-encoded key hashes to another partition), so a
+    # contact's state sits on the changelog partition numbered like its keyed partition,
+    # whatever event or timer writes it, and the worker that reads its records is the one
+    # that recovered its state (faust_compat.KeyedPartitions; tests/integration/test_crash).
     keyed = app.topic(names.keyed, key_serializer="raw", value_serializer="raw",
                       partitions=settings.partitions, internal=True)
-    history = app.Table("history", partitions=settings.partitions,
+    history = app.Table("history", partitions=settings.partitions, key_type=bytes,
                         use_partitioner=True)
-    pending = app.Table("pending", partitions=settings.partitions,
+    pending = app.Table("pending", partitions=settings.partitions, key_type=bytes,
                         use_partitioner=True)
     return Wiring(app=app, names=names, outbound=source(names.outbound),
                   inbound=source(names.inbound), config=source(names.config), keyed=keyed,

@@ -29,6 +29,16 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_MAX_SECONDS = 5.0
 
+
+class PartitionLost(Exception):
+    """A rebalance gave a partition this batch writes state for to another worker.
+
+    The batch is abandoned *unacked*, wherever it stands: its acks would be refused
+    anyway (``faust_compat``), so the new owner processes it again, and every effect
+    already made is idempotent. Writing on would race the new owner's writes to the
+    same changelog partition and could overwrite newer state with older.
+    """
+
 Step = Callable[[Outbox, Sequence[Message]], Awaitable[None]]
 DeadLetterer = Callable[[Outbox, Message, Rejection], Awaitable[None]]
 
@@ -46,6 +56,8 @@ async def process(producer: Producer, step: Step, messages: Sequence[Message],
     """Run ``step`` on ``messages`` until every effect is durable (see module doc)."""
     try:
         await durably(producer, lambda outbox: step(outbox, messages))
+    except PartitionLost:
+        raise
     except Exception as exc:
         if len(messages) > 1:
             for message in messages:

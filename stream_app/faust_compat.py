@@ -44,10 +44,13 @@ from importlib.metadata import version
 from types import SimpleNamespace
 from typing import Any
 
+from aiokafka.partitioner import DefaultPartitioner
 from faust.streams import _current_event
 from faust.transport.consumer import Consumer
 from faust.types import TP
 from faust.utils.functional import consecutive_numbers
+
+from .batches import PartitionLost
 
 logger = logging.getLogger(__name__)
 
@@ -213,6 +216,47 @@ def processed_base(app: Any, tp: TP) -> int | None:
     recorded), or None before it was assigned and sought."""
     base = app.consumer._committed_offset.get(tp)
     return None if base is None else int(base)
+
+
+# -- where a contact's state lives, and who may write it -----------------------------------
+
+class KeyedPartitions:
+    """The join's :class:`~stream_app.join.Partitions` in a Faust worker.
+
+    The tables use ``use_partitioner`` with raw key bytes, the very bytes the keyed
+    records carry, so the producer's partitioner puts a contact's changelog rows on the
+    partition number of its keyed records (a JSON-serialised key would hash elsewhere and
+    hand the state to whichever worker owns *that* number). ``of`` is that partitioner.
+    """
+
+    def __init__(self, app: Any, topic: str, count: int) -> None:
+        self.app = app
+        self.topic = topic
+        self.all = list(range(count))
+        self.partitioner = app.conf.producer_partitioner or DefaultPartitioner()
+        self._assigned: tuple[int | None, frozenset[int]] = (None, frozenset())
+
+    def of(self, key: bytes) -> int:
+        return int(self.partitioner(key, self.all, self.all))
+
+    def owned(self, partition: int) -> bool:
+        generation = self.app.consumer_generation_id
+        if self._assigned[0] != generation:
+            mine = frozenset(tp.partition for tp in self.app.consumer.assignment()
+                             if tp.topic == self.topic)
+            self._assigned = (generation, mine)
+        return partition in self._assigned[1]
+
+    @contextmanager
+    def writing(self, partition: int) -> Iterator[None]:
+        """Refuse (:class:`PartitionLost`) once a rebalance started or gave the partition
+        away: the check and the writes run without an ``await`` between them, so a write
+        either precedes the revocation (and Faust flushes it before the new owner
+        recovers) or does not happen."""
+        if not (self.app.flow_control.is_active() and self.owned(partition)):
+            raise PartitionLost(f"{self.topic}[{partition}] is no longer this worker's")
+        with writing_for(partition):
+            yield
 
 
 # -- table writes from a batch that spans partitions ---------------------------------------

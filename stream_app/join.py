@@ -23,9 +23,10 @@ stored decision.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, MutableMapping, Sequence
+import zlib
+from collections.abc import MutableMapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, Protocol
 
 from . import metrics
 from .counters import (
@@ -65,8 +66,46 @@ from .topics import TopicNames
 
 logger = logging.getLogger(__name__)
 
-Table = MutableMapping[str, Any]
-PartitionScope = Callable[[int], AbstractContextManager[None]]
+Table = MutableMapping[bytes, Any]
+"""Contact key (the keyed record's key bytes) -> encoded row."""
+
+
+class Partitions(Protocol):
+    """Where a contact's state lives, and whether this worker may write it now.
+
+    Invariant the worker must keep: a contact's rows sit on the changelog partition with
+    the number of its keyed partition (``of``), so the worker that reads a contact's
+    keyed records is the one that recovered its state.
+    """
+
+    def of(self, key: bytes) -> int:
+        """The keyed partition of a contact."""
+        ...
+
+    def owned(self, partition: int) -> bool:
+        """Whether this worker consumes ``partition`` now."""
+        ...
+
+    def writing(self, partition: int) -> AbstractContextManager[None]:
+        """The scope every table write for ``partition`` happens in; raises
+        ``PartitionLost`` (batches.py) if the partition went to another worker."""
+        ...
+
+
+class AllPartitions:
+    """One process owns every partition (unit tests, plain dicts)."""
+
+    def __init__(self, count: int = 1) -> None:
+        self.count = count
+
+    def of(self, key: bytes) -> int:
+        return zlib.crc32(key) % self.count
+
+    def owned(self, partition: int) -> bool:
+        return True
+
+    def writing(self, partition: int) -> AbstractContextManager[None]:
+        return nullcontext()
 
 
 class Join:
@@ -74,10 +113,8 @@ class Join:
 
     def __init__(self, settings: Settings, names: TopicNames, store: CounterStore,
                  history: Table, pending: Table, watermarks: Watermarks,
-                 partition: PartitionScope = lambda _: nullcontext()) -> None:
-        """``partition(p)``: the scope table writes for keyed partition ``p`` happen in
-        (the worker's RocksDB store needs it; plain dicts do not)."""
-        self.partition = partition
+                 partitions: Partitions | None = None) -> None:
+        self.partitions = partitions or AllPartitions()
         self.settings = settings
         self.names = names
         self.store = store
@@ -92,7 +129,7 @@ class Join:
         restart it starts lower, which only prunes less)."""
 
     async def on_records(self, outbox: Outbox, messages: Sequence[Message]) -> None:
-        inbound: list[tuple[str, int, InboundSeen]] = []
+        inbound: list[tuple[bytes, int, InboundSeen]] = []
         moved: set[int] = set()
         for message in messages:
             record = decode_keyed(message.value or b"")
@@ -101,7 +138,7 @@ class Join:
                 if self.watermarks.advance(message.partition, marks):
                     moved.add(message.partition)
                 continue
-            key = (message.key or b"").decode()
+            key = message.key or b""
             if isinstance(record, OutboundSeen):
                 self._remember(key, message.partition, record)
             else:
@@ -111,25 +148,25 @@ class Join:
         if moved:
             await self.decide_due(outbox, moved)
 
-    def _remember(self, key: str, partition: int, record: OutboundSeen) -> None:
+    def _remember(self, key: bytes, partition: int, record: OutboundSeen) -> None:
         ref = OutboundRef(record.t, record.ts, record.agent_id, record.call_id)
         history = remember(history_of(self.history.get(key)), ref)
-        with self.partition(partition):
+        with self.partitions.writing(partition):
             self.history[key] = history_row(prune(history, self._horizon(partition)))
 
     def _horizon(self, partition: int) -> float:
         newest = self.newest_callback.get(partition)
         return float("-inf") if newest is None else newest - self.window - self.lateness
 
-    async def _count(self, outbox: Outbox, inbound: list[tuple[str, int, InboundSeen]]
+    async def _count(self, outbox: Outbox, inbound: list[tuple[bytes, int, InboundSeen]]
                      ) -> None:
         """Count each event in Redis at once; park the calls not decided yet."""
         zone = self.settings.zone
         writes = [InboundWrite(r.environment_id, r.call_id, r.type, r.t, day_bucket(r.t, zone),
                                r.event_id) for _, _, r in inbound]
         results = await retried(self.store.record_inbound, writes)
-        touched: dict[str, dict[str, PendingCall]] = {}
-        partitions: dict[str, int] = {}
+        touched: dict[bytes, dict[str, PendingCall]] = {}
+        partitions: dict[bytes, int] = {}
         for (key, partition, r), result in zip(inbound, results, strict=True):
             self.newest_callback[partition] = max(self.newest_callback.get(partition, r.t), r.t)
             if result.decided:
@@ -142,7 +179,7 @@ class Join:
             calls[r.call_id] = (known.seen(event) if known else
                                 PendingCall(r.environment_id, r.call_id, partition, (event,)))
         for key, calls in touched.items():
-            with self.partition(partitions[key]):
+            with self.partitions.writing(partitions[key]):
                 self.pending[key] = pending_row(calls)
 
     async def _answered_after_decision(self, outbox: Outbox, r: InboundSeen,
@@ -158,7 +195,7 @@ class Join:
     async def decide_due(self, outbox: Outbox, partitions: set[int]) -> None:
         """Decide every pending call of ``partitions`` whose cutoff the watermark passed."""
         lows = {p: self.watermarks.low(p) for p in partitions}
-        due: list[tuple[str, PendingCall]] = []
+        due: list[tuple[bytes, PendingCall]] = []
         waiting = 0
         for key, row in list(self.pending.items()):
             for call in pending_of(row).values():
@@ -171,7 +208,7 @@ class Join:
         if due:
             await self._decide(outbox, due)
 
-    async def _decide(self, outbox: Outbox, due: list[tuple[str, PendingCall]]) -> None:
+    async def _decide(self, outbox: Outbox, due: list[tuple[bytes, PendingCall]]) -> None:
         wanted = {(p.environment_id, p.first.callback_agent_id) for _, p in due}
         versions = await retried(self.store.config_versions, wanted)
         writes, late = [], []
@@ -191,7 +228,7 @@ class Join:
                 await self._publish(outbox, p, result, is_late)
         for key, (partition, ids) in _group_ids(due).items():
             left = {c: p for c, p in pending_of(self.pending.get(key)).items() if c not in ids}
-            with self.partition(partition):
+            with self.partitions.writing(partition):
                 if left:
                     self.pending[key] = pending_row(left)
                 else:
@@ -217,25 +254,25 @@ class Join:
     def prune_idle(self) -> int:
         """Forget contacts none of whose outbound calls can explain a callback any more.
 
-        Uses the lowest horizon of the partitions this worker has seen callbacks on, so it
-        never prunes more than a contact's own partition would. Returns contacts dropped.
+        Each contact by its own keyed partition's horizon, and only on the partitions this
+        worker owns: a key it still holds from a partition another worker took over is
+        that worker's to prune. Returns contacts dropped.
         """
-        if not self.newest_callback:
-            return 0
-        horizon = min(self._horizon(p) for p in self.newest_callback)
         dropped = 0
         for key in list(self.history.keys()):
-            kept = prune(history_of(self.history.get(key)), horizon)
-            if not kept:
-                with self.partition(0):  # deletes find the key in every partition
+            partition = self.partitions.of(key)
+            if not self.partitions.owned(partition) or partition not in self.newest_callback:
+                continue
+            if not prune(history_of(self.history.get(key)), self._horizon(partition)):
+                with self.partitions.writing(partition):
                     self.history.pop(key, None)
                 dropped += 1
         return dropped
 
 
-def _group_ids(due: list[tuple[str, PendingCall]]) -> dict[str, tuple[int, set[str]]]:
+def _group_ids(due: list[tuple[bytes, PendingCall]]) -> dict[bytes, tuple[int, set[str]]]:
     """contact -> (its keyed partition, the call ids decided)."""
-    grouped: dict[str, tuple[int, set[str]]] = {}
+    grouped: dict[bytes, tuple[int, set[str]]] = {}
     for key, p in due:
         grouped.setdefault(key, (p.partition, set()))[1].add(p.call_id)
     return grouped

@@ -1,10 +1,9 @@
 """The soak: workers of one group joining, leaving and SIGKILLed under steady traffic.
 
 Checks what must hold whatever the membership does: the audit finds no committed input
-offset that was neither forwarded nor dead-lettered, and ``received`` / ``answered`` per
-environment and day equal the oracle run on the input topics. Whether the matched /
-unmatched split and the outcome records equal it too is reported, not required (yet:
-see the README's "Known gaps"). A short run
+offset that was neither forwarded nor dead-lettered, and every counter per environment
+and day (received, answered, unmatched, by source) and every outcome record equal the
+oracle run on the input topics. A short run
 is in the test suite (``tests/integration/test_soak.py``); ``make soak`` runs a long one
 and prints figures:
 
@@ -151,9 +150,9 @@ def _act(rnd: random.Random, pool: list[WorkerProcess], action: str,
 
 
 async def _settle(result: SoakResult, settings: Settings, redis_url: str) -> None:
-    """Wait until ``received`` / ``answered`` equal the oracle on the topics (what must
-    hold whatever the membership does), then give the matched / unmatched split a
-    bounded time to equal it too, and compare the outcome records."""
+    """Wait until ``received`` / ``answered`` equal the oracle on the topics, then until
+    the matched / unmatched split does too (decisions wait for the watermarks, so they
+    come last), and compare the outcome records."""
     truth = {e: d for e, d in (await truth_from_topics(settings)).items()
              if e.startswith(result.prefix)}
     wanted = truth_counts(truth)
@@ -235,7 +234,8 @@ def main() -> None:
             print(f"  {topic.as_dict()}")
     for line in result.mismatches[:20]:
         print(f"  mismatch {line}")
-    ok = result.calls_exact and result.report is not None and not result.report.missing
+    ok = (result.counts_exact and result.outcomes_exact and result.report is not None
+          and not result.report.missing)
     raise SystemExit(0 if ok else 1)
 
 

@@ -241,3 +241,24 @@ async def stored_counts(store: Any, wanted: dict[str, dict[str, tuple]]
             got.setdefault(env, {})[day] = (st.received, st.answered, st.unmatched,
                                             {a: c for a, c in st.by_source.items() if c})
     return got
+
+
+async def assert_state_on_keyed_partitions(settings: Settings) -> int:
+    """Every table row sits on the changelog partition numbered like its contact's keyed
+    partition (else a rebalance hands a contact's records and its state to different
+    workers). Returns the number of changelog rows checked."""
+    from stream_app.topics import TopicNames
+
+    names = TopicNames.from_settings(settings)
+    keyed: dict[bytes, int] = {}
+    for r in await read_topic(settings.kafka_bootstrap, names.keyed):
+        if r.key is not None:
+            assert keyed.setdefault(r.key, r.partition) == r.partition, r.key
+    checked = 0
+    for changelog in names.changelogs:
+        for r in await read_topic(settings.kafka_bootstrap, changelog):
+            assert r.key in keyed, f"{changelog}: a row for an unknown contact {r.key!r}"
+            assert r.partition == keyed[r.key], \
+                f"{changelog}[{r.partition}] holds {r.key!r}, keyed on {keyed[r.key]}"
+            checked += 1
+    return checked

@@ -16,7 +16,13 @@ from redis.asyncio import Redis
 from stream_app.counters import CounterStore
 from stream_app.simulate import Scenario, generate, produce
 from tests.conftest import Endpoints
-from tests.support import WorkerProcess, free_port, poll, worker_env
+from tests.support import (
+    WorkerProcess,
+    assert_state_on_keyed_partitions,
+    free_port,
+    poll,
+    worker_env,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -104,6 +110,7 @@ async def test_rebalance_mid_stream_loses_and_doubles_nothing(endpoints: Endpoin
     finally:
         second.stop()
         first.stop()
+    assert await assert_state_on_keyed_partitions(s) > 0
 
 
 async def _settles_to_truth(store: CounterStore, truth: dict, worker: WorkerProcess) -> None:

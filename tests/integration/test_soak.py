@@ -1,4 +1,5 @@
-"""Workers joining, leaving and SIGKILLed under steady traffic lose no input (short soak)."""
+"""Workers joining, leaving and SIGKILLed under steady traffic: no input lost, and every
+counter and outcome record equal to the oracle (short soak)."""
 
 from __future__ import annotations
 
@@ -20,5 +21,7 @@ async def test_soak_three_workers_lose_nothing(endpoints: Endpoints, tmp_path: P
     assert result.report is not None
     assert result.report.missing == 0, result.report.as_dict()
     assert result.calls_exact, result.mismatches[:10]
+    assert result.counts_exact, result.mismatches[:10]
+    assert result.outcomes_exact
     outbound = result.report.topics[0]
     assert outbound.forwarded + outbound.dead_lettered == outbound.committed > 0

@@ -117,3 +117,14 @@ def test_a_small_dead_letter_keeps_the_whole_original() -> None:
                                      b"\xff{").encode())
     assert record["truncated"] is False and record["value"] is None
     assert record["value_base64"] == "/3s="
+
+
+def test_a_lost_partition_abandons_the_batch_without_dead_letters() -> None:
+    async def step(outbox: Outbox, messages: Sequence[Any]) -> None:
+        await outbox.send("out", None, b"written before the rebalance")
+        raise batches.PartitionLost("keyed[2] is no longer this worker's")
+
+    producer = Producer()
+    with pytest.raises(batches.PartitionLost):
+        asyncio.run(batches.process(producer, step, [Msg(1), Msg(2)], dead_letter))
+    assert [topic for topic, _ in producer.sent] == ["out"], "no dead letter, no re-run"

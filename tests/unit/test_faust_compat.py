@@ -150,3 +150,39 @@ def test_a_changed_signature_is_refused() -> None:
 
     with pytest.raises(faust_compat.IncompatibleFaust, match="ack"):
         faust_compat.check("0.15.3", Changed)
+
+
+# -- where a contact's state lives ------------------------------------------------------
+
+def keyed_partitions(assigned: set[TP], flow_active: bool = True, generation: int = 1) -> Any:
+    app = SimpleNamespace(consumer_generation_id=generation,
+                          flow_control=SimpleNamespace(is_active=lambda: flow_active),
+                          conf=SimpleNamespace(producer_partitioner=None),
+                          consumer=SimpleNamespace(assignment=lambda: assigned))
+    return faust_compat.KeyedPartitions(app, "keyed", 4)
+
+
+def test_a_contacts_state_partition_is_the_producers_choice_for_its_key_bytes() -> None:
+    from aiokafka.partitioner import DefaultPartitioner
+
+    partitions = keyed_partitions(set())
+    for key in (b"env\x1f+5511900000000", b"env\x1f+5511900000001", b"other\x1f+1"):
+        assert partitions.of(key) == DefaultPartitioner()(key, [0, 1, 2, 3], [0, 1, 2, 3])
+
+
+def test_writes_for_an_owned_partition_go_through() -> None:
+    partitions = keyed_partitions({TP("keyed", 2), TP("in", 3)})
+    assert partitions.owned(2) and not partitions.owned(3)
+    with partitions.writing(2):
+        pass
+
+
+@pytest.mark.parametrize("assigned,flow_active", [({TP("keyed", 1)}, True),
+                                                  ({TP("keyed", 2)}, False)])
+def test_writes_for_a_lost_partition_or_during_a_rebalance_are_refused(
+        assigned: set[TP], flow_active: bool) -> None:
+    from stream_app.batches import PartitionLost
+
+    partitions = keyed_partitions(assigned, flow_active)
+    with pytest.raises(PartitionLost), partitions.writing(2):
+        pytest.fail("the write ran")

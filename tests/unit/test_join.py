@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream_app.counters import ClassifyResult, ClassifyWrite, InboundResult, InboundWrite
-from stream_app.join import Join
+from stream_app.join import AllPartitions, Join
 from stream_app.matching import CallRecord, ConfigVersion, Decision
 from stream_app.progress import InputPartition, Watermarks
 from stream_app.records import InboundSeen, OutboundSeen, Progress, encode_keyed
@@ -214,3 +214,28 @@ def test_nothing_is_decided_before_every_input_partition_reported() -> None:
     later = ((INPUTS[3].topic, INPUTS[3].partition, 15.5),)
     asyncio.run(join.on_records(outbox, [Msg(encode_keyed(Progress(later)))]))  # type: ignore
     assert len(outbox.sent) == 1 and not join.pending
+
+
+class OnePartitionOwned(AllPartitions):
+    """Two partitions: contacts by their last phone digit; this worker owns only 0."""
+
+    def __init__(self) -> None:
+        super().__init__(2)
+
+    def of(self, key: bytes) -> int:
+        return int(key[-1:]) % 2
+
+    def owned(self, partition: int) -> bool:
+        return partition == 0
+
+
+def test_idle_contacts_are_pruned_only_on_owned_partitions() -> None:
+    s = Settings(recency_window_seconds=int(W), match_grace_seconds=G,
+                 allowed_lateness_seconds=10, dedup_ttl_seconds=10**7)
+    old = [[0.0, 1.0, "a", "o1"]]
+    history = {b"e\x1f+0": old, b"e\x1f+1": old}
+    join = Join(s, TopicNames.from_settings(s), FakeStore([]), history, {},  # type: ignore
+                Watermarks(INPUTS), OnePartitionOwned())
+    join.newest_callback.update({0: 10_000.0, 1: 10_000.0})
+    assert join.prune_idle() == 1
+    assert list(history) == [b"e\x1f+1"], "partition 1's contact is another worker's to prune"
