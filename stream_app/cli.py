@@ -74,6 +74,21 @@ def _parser() -> argparse.ArgumentParser:
     svc.add_argument("--redis-port", type=int, default=6379)
     svc.set_defaults(run=_services)
 
+    bench = commands.add_parser("bench", help="performance figures, side by side, on one "
+                                              "seeded workload (needs Kafka and Redis)")
+    bench.add_argument("--events", type=int, default=200_000)
+    bench.add_argument("--contacts", type=int, default=50_000)
+    bench.add_argument("--environments", type=int, default=5)
+    bench.add_argument("--partitions", type=int, default=3)
+    bench.add_argument("--seed", type=int, default=1)
+    bench.add_argument("--reader-clients", type=int, default=16)
+    bench.add_argument("--reader-seconds", type=float, default=10.0)
+    bench.add_argument("--probes", type=int, default=100)
+    bench.add_argument("--background-rate", type=float, default=2000.0,
+                       help="events/s of load while the end-to-end probes run")
+    bench.add_argument("--json", type=Path, help="also write the figures here")
+    bench.set_defaults(run=_bench)
+
     demo = commands.add_parser("demo", help="everything end to end on this machine")
     demo.add_argument("--callbacks", type=int, default=2000)
     demo.add_argument("--seed", type=int, default=7)
@@ -172,6 +187,21 @@ def _services(args: argparse.Namespace) -> None:
         sys.exit(f"error: {exc}")
     for name, state in result.items():
         print(f"{name}: {state}")
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from .bench import BenchConfig, report, run_bench, write_json
+
+    settings = load_settings()
+    config = BenchConfig(events=args.events, contacts=args.contacts,
+                         environments=args.environments, partitions=args.partitions,
+                         seed=args.seed, reader_clients=args.reader_clients,
+                         reader_seconds=args.reader_seconds, probes=args.probes,
+                         background_rate=args.background_rate)
+    figures = asyncio.run(run_bench(config, settings))
+    print(report(figures))
+    if args.json:
+        write_json(figures, args.json)
 
 
 def _demo(args: argparse.Namespace) -> None:

@@ -6,6 +6,8 @@ Layout (``{e}`` is the environment id prefixed with its length, so ids containin
 ``:`` can never collide):
 
 - ``cbs:stats:{e}:{day}``   hash: ``received``, ``answered``, ``unmatched``, ``src:{agent}``
+- ``cbs:stats:{e}:{month}`` the same hash rolled up per month (``YYYY-MM``), kept by the
+  same scripts, so a long period costs a few keys (:func:`period_keys`)
 - ``cbs:call:{e}:{call}``   hash: the call's once-per-call record (TTL ``dedup_ttl``)
 - ``cbs:names:{e}``         hash: agent -> name; ``cbs:names_at:{e}`` agent -> its time
 - ``cbs:config:{e}:{agent}`` sorted set: role versions ``{u, s, n}`` scored by record
@@ -20,6 +22,7 @@ a batch is one pipelined round trip of script calls.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -63,13 +66,39 @@ def names_keys(environment_id: str) -> tuple[str, str]:
     return f"{PREFIX}:names:{e}", f"{PREFIX}:names_at:{e}"
 
 
+def period_keys(environment_id: str, days: Sequence[str]) -> list[str]:
+    """The counter hashes that sum to ``days`` (ISO dates): a month's roll-up where every
+    day of that month is asked for, the day hashes otherwise. A 366-day period is at
+    most 11 months and 62 days instead of 366 hashes."""
+    by_month: dict[str, list[str]] = {}
+    for day in sorted(set(days)):
+        by_month.setdefault(day[:7], []).append(day)
+    keys = []
+    for month, wanted in by_month.items():
+        year, number = int(month[:4]), int(month[5:7])
+        if len(wanted) == calendar.monthrange(year, number)[1]:
+            keys.append(stats_key(environment_id, month))
+        else:
+            keys.extend(stats_key(environment_id, day) for day in wanted)
+    return keys
+
+
 def config_key(environment_id: str, agent_id: str) -> str:
     return f"{PREFIX}:config:{env_part(environment_id)}:{agent_id}"
 
 
+BUMP = """
+-- Every counter is kept per day and rolled up per month (``YYYY-MM``), in the same
+-- script, so a long period reads months instead of days (``period_keys``).
+local function bump(sp, day, f, n)
+  redis.call('HINCRBY', sp .. day, f, n)
+  redis.call('HINCRBY', sp .. string.sub(day, 1, 7), f, n)
+end
+"""
+
 # Applies CallRecord.seen (matching.py) atomically: count received once, answered at
 # most once, and move every counter of the call when its day changes.
-RECORD_INBOUND = """
+RECORD_INBOUND = BUMP + """
 local key, sp = KEYS[1], ARGV[6]
 local kind, ts, day, eid, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local t = tonumber(ts)
@@ -77,11 +106,11 @@ local h = redis.call('HMGET', key, 'e', 'r', 'd', 'a', 'ab', 'o', 's', 'od', 'oa
 local es, rs, d, a, ab, o, s = h[1], h[2], h[3], h[4], h[5], h[6], h[7]
 if not es then
   redis.call('HSET', key, 'e', ts, 'd', day)
-  redis.call('HINCRBY', sp .. day, 'received', 1)
+  bump(sp, day, 'received', 1)
   if kind == 'received' then redis.call('HSET', key, 'r', ts) end
   if kind == 'answered' then
     redis.call('HSET', key, 'a', '1', 'ab', eid)
-    redis.call('HINCRBY', sp .. day, 'answered', 1)
+    bump(sp, day, 'answered', 1)
     ab = eid
   end
   redis.call('EXPIRE', key, ttl)
@@ -99,13 +128,13 @@ if new_day ~= d then
   if o == 'unmatched' then table.insert(moves, 'unmatched') end
   if o == 'matched' then table.insert(moves, 'src:' .. s) end
   for _, f in ipairs(moves) do
-    redis.call('HINCRBY', sp .. d, f, -1)
-    redis.call('HINCRBY', sp .. new_day, f, 1)
+    bump(sp, d, f, -1)
+    bump(sp, new_day, f, 1)
   end
 end
 if kind == 'answered' and a ~= '1' then
   redis.call('HSET', key, 'a', '1', 'ab', eid)
-  redis.call('HINCRBY', sp .. new_day, 'answered', 1)
+  bump(sp, new_day, 'answered', 1)
   ab = eid
 end
 redis.call('HSET', key, 'e', es, 'd', new_day)
@@ -116,7 +145,7 @@ return {new_day, new_ts, o or '', ab == eid and 1 or 0, h[8] or '', h[9] or ''}
 
 # The first decision wins; a repeat returns the stored one so republished outcome
 # records are identical. Stores the decision's day and callback agent for the records.
-CLASSIFY = """
+CLASSIFY = BUMP + """
 local key, sp = KEYS[1], ARGV[4]
 local h = redis.call('HMGET', key, 'd', 'o', 's', 'sc', 'od', 'oa', 'a')
 if not h[1] then return false end
@@ -126,9 +155,9 @@ if h[2] and h[2] ~= '' then
 end
 redis.call('HSET', key, 'o', ARGV[1], 's', ARGV[2], 'sc', ARGV[3], 'od', ARGV[5], 'oa', ARGV[6])
 if ARGV[1] == 'unmatched' then
-  redis.call('HINCRBY', sp .. h[1], 'unmatched', 1)
+  bump(sp, h[1], 'unmatched', 1)
 else
-  redis.call('HINCRBY', sp .. h[1], 'src:' .. ARGV[2], 1)
+  bump(sp, h[1], 'src:' .. ARGV[2], 1)
 end
 return {ARGV[5], ARGV[1], ARGV[2], ARGV[3], 1, answered, ARGV[6]}
 """
@@ -149,6 +178,27 @@ return 1
 
 # A config version: a member per distinct version, scored by its record timestamp; at
 # most MAX_CONFIG_VERSIONS kept per agent (the oldest by record time go first).
+SUM_DAYS = """
+-- KEYS: the day hashes of a period, then the names hash. Sums on the server, so a
+-- 366-day read is one round trip with a reply of a few fields, not 366 hashes.
+-- Returns {{field, total, ...}, {agent, name, ...}}; totals as decimal strings.
+local sums, order = {}, {}
+for i = 1, #KEYS - 1 do
+  local h = redis.call('HGETALL', KEYS[i])
+  for j = 1, #h, 2 do
+    local f = h[j]
+    if sums[f] == nil then sums[f] = 0; order[#order + 1] = f end
+    sums[f] = sums[f] + tonumber(h[j + 1])
+  end
+end
+local out = {}
+for _, f in ipairs(order) do
+  out[#out + 1] = f
+  out[#out + 1] = string.format('%d', sums[f])
+end
+return {out, redis.call('HGETALL', KEYS[#KEYS])}
+"""
+
 ADD_CONFIG_VERSION = """
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -1 - tonumber(ARGV[3]))
@@ -239,6 +289,7 @@ class CounterStore:
         self._classify = redis.register_script(CLASSIFY)
         self._set_name = redis.register_script(SET_NAME)
         self._add_config = redis.register_script(ADD_CONFIG_VERSION)
+        self._sum_days = redis.register_script(SUM_DAYS)
 
     @classmethod
     def from_url(cls, url: str, dedup_ttl_seconds: int) -> CounterStore:
@@ -305,16 +356,13 @@ class CounterStore:
                 for k, rows in zip(keys, replies, strict=True)}
 
     async def read_stats(self, environment_id: str, days: Sequence[str]) -> Stats:
-        """Sum the day hashes of ``days`` and read the names: one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        for day in days:
-            pipe.hgetall(stats_key(environment_id, day))
-        pipe.hgetall(names_keys(environment_id)[0])
-        *day_hashes, names = await pipe.execute()
-        stats = Stats(names=names)
-        for counters in day_hashes:
-            for name, value in counters.items():
-                _add(stats, name, int(value))
+        """Sum the day hashes of ``days`` on the server and read the names: one round
+        trip with a reply of a few fields (``SUM_DAYS``), whatever the period's length."""
+        keys = period_keys(environment_id, days)
+        sums, names = await self._sum_days(keys=[*keys, names_keys(environment_id)[0]])
+        stats = Stats(names=dict(zip(names[::2], names[1::2], strict=True)))
+        for name, value in zip(sums[::2], sums[1::2], strict=True):
+            _add(stats, name, int(value))
         return stats
 
 

@@ -47,10 +47,10 @@ class Settings(BaseSettings):
                                           description="How far behind the newest callback of a "
                                                       "partition a callback may be and still be "
                                                       "joined exactly (event time).")
-    store: str = Field("memory://", pattern=r"^(rocksdb|memory)://$",
-                       description="Faust table store: memory:// (tables rebuilt from their "
-                                   "changelogs on assignment) or rocksdb:// (on disk; see the "
-                                   "README's known gaps).")
+    store: str = Field("rocksdb://", pattern=r"^(rocksdb|memory)://$",
+                       description="Faust table store: rocksdb:// (on disk under DATA_DIR; "
+                                   "a restart recovers only the changelog tail) or memory:// "
+                                   "(tables rebuilt from their changelogs on assignment).")
     dedup_ttl_seconds: int = Field(3_888_000, gt=0,
                                    description="How long per-call markers live in Redis (must "
                                                "exceed W + lateness).")

@@ -3,36 +3,43 @@
 from __future__ import annotations
 
 import asyncio
+import calendar
 import uuid
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream_app.counters import ClassifyWrite, CounterStore, InboundWrite
+from stream_app.counters import ClassifyWrite, CounterStore, InboundWrite, period_keys
 from stream_app.matching import UNMATCHED, CallRecord, Decision, day_bucket
 from tests.conftest import Endpoints
 
 pytestmark = pytest.mark.integration
 
 ZONE = ZoneInfo("America/Sao_Paulo")
-MIDNIGHT = 1715396400.0  # 2024-05-11T00:00:00-03:00
+MIDNIGHTS = [1715396400.0,  # 2024-05-11T00:00:00-03:00, within a month
+             1717210800.0]  # 2024-06-01T00:00:00-03:00, a month boundary
 events = st.lists(st.tuples(st.sampled_from(["received", "answered"]),
-                            st.integers(-300, 300).map(lambda s: MIDNIGHT + s),
+                            st.integers(-300, 300).map(float),
                             st.integers(0, 3)), min_size=1, max_size=8)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(sequence=events, decide_after=st.integers(0, 8),
-       decision=st.sampled_from([UNMATCHED, Decision("agent-a", "out-1")]))
+       decision=st.sampled_from([UNMATCHED, Decision("agent-a", "out-1")]),
+       midnight=st.sampled_from(MIDNIGHTS))
 def test_scripts_match_the_call_record_rule(endpoints: Endpoints, sequence, decide_after,
-                                            decision) -> None:
-    asyncio.run(_check(endpoints.redis_url, sequence, decide_after, decision))
+                                            decision, midnight) -> None:
+    """Per day, and per month through the roll-ups (a whole month is read from them)."""
+    sequence = [(kind, midnight + offset, n) for kind, offset, n in sequence]
+    asyncio.run(_check(endpoints.redis_url, sequence, decide_after, decision, midnight))
 
 
-async def _check(url: str, sequence, decide_after: int, decision: Decision) -> None:
+async def _check(url: str, sequence, decide_after: int, decision: Decision,
+                 midnight: float) -> None:
     env, call = f"env-{uuid.uuid4().hex[:10]}", "call-1"
     store = CounterStore.from_url(url, 3600)
     record: CallRecord | None = None
@@ -44,16 +51,30 @@ async def _check(url: str, sequence, decide_after: int, decision: Decision) -> N
             write = InboundWrite(env, call, kind, t, day_bucket(t, ZONE), f"ev-{event_no}")
             await store.record_inbound([write, write])  # every event delivered twice
             record = record.seen(kind, t) if record else CallRecord.first(kind, t)
-        days = [day_bucket(MIDNIGHT - 400, ZONE), day_bucket(MIDNIGHT + 400, ZONE)]
-        for day in days:
-            stats = await store.read_stats(env, [day])
-            mine = day == day_bucket(record.time.t, ZONE)
-            assert stats.received == int(mine)
-            assert stats.answered == int(mine and record.answered)
-            decided = record.decision
-            assert stats.unmatched == int(mine and decided == UNMATCHED)
-            expected_sources = ({decided.source_agent_id: 1}
-                                if mine and decided and decided.source_agent_id else {})
-            assert {a: c for a, c in stats.by_source.items() if c} == expected_sources
+        days = [day_bucket(midnight - 400, ZONE), day_bucket(midnight + 400, ZONE)]
+        months = [_whole_month(day) for day in days]
+        assert period_keys(env, months[0])[0].endswith(days[0][:7]), "read from the roll-up"
+        for day, month in zip(days, months, strict=True):
+            await _agrees(store, env, [day], day == day_bucket(record.time.t, ZONE), record)
+            await _agrees(store, env, month, day_bucket(record.time.t, ZONE) in month, record)
     finally:
         await store.close()
+
+
+def _whole_month(day: str) -> list[str]:
+    first = date.fromisoformat(day).replace(day=1)
+    size = calendar.monthrange(first.year, first.month)[1]
+    return [(first + timedelta(days=i)).isoformat() for i in range(size)]
+
+
+async def _agrees(store: CounterStore, env: str, days: list[str], mine: bool,
+                  record: CallRecord) -> None:
+    """The counters over ``days`` say exactly what the call record says (if it is in)."""
+    stats = await store.read_stats(env, days)
+    assert stats.received == int(mine)
+    assert stats.answered == int(mine and record.answered)
+    decided = record.decision
+    assert stats.unmatched == int(mine and decided == UNMATCHED)
+    expected_sources = ({decided.source_agent_id: 1}
+                        if mine and decided and decided.source_agent_id else {})
+    assert {a: c for a, c in stats.by_source.items() if c} == expected_sources

@@ -1,0 +1,56 @@
+"""The baseline of ``stream-app bench``: a bare Faust agent that only decodes the events.
+
+Run as ``python -m stream_app.bench_bare BOOTSTRAP APP_ID EXPECTED TOPIC...``; it prints
+``count N`` every 0.2 s and ``done`` once it has decoded EXPECTED events, so the bench
+can read its CPU time from outside. Same Faust settings as the worker where they touch
+per-message cost (raw serializers, in-memory store, no web server).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+
+import faust
+import orjson
+
+
+def decode(value: bytes | None) -> object:
+    """What every consumer in the bench does per event: parse it (bad input included)."""
+    try:
+        return orjson.loads(value or b"null")
+    except orjson.JSONDecodeError:
+        return None
+
+
+def main() -> None:
+    bootstrap, app_id, expected, *topics = sys.argv[1:]
+    want = int(expected)
+    app = faust.App(app_id, broker=f"kafka://{bootstrap}", store="memory://", web_enabled=False,
+                    topic_disable_leader=True, consumer_auto_offset_reset="earliest",
+                    autodiscover=False, datadir=tempfile.mkdtemp(prefix="bench-bare-"))
+    source = app.topic(*topics, key_serializer="raw", value_serializer="raw")
+    seen = {"n": 0, "at": 0.0}
+    # Faust's worker redirects sys.stdout into its logger; report on the real pipe.
+    report = os.fdopen(os.dup(1), "w", buffering=1)
+
+    @app.agent(source, concurrency=1)
+    async def decode_only(stream: faust.StreamT[bytes]) -> None:
+        async for value in stream:
+            decode(value)
+            seen["n"] += 1
+            now = time.monotonic()
+            if seen["n"] >= want or now - seen["at"] > 0.2:
+                report.write(f"count {seen['n']}\n")
+                seen["at"] = now
+            if seen["n"] == want:
+                report.write("done\n")
+
+    sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--without-web"]
+    app.main()
+
+
+if __name__ == "__main__":
+    main()
