@@ -16,6 +16,7 @@ from typing import Any
 import faust
 from faust.types import TableT
 
+from . import faust_compat
 from .settings import Settings
 from .topics import TopicNames, bootstrap_servers
 
@@ -59,6 +60,7 @@ def create_app(settings: Settings) -> Wiring:
         # A worker killed with SIGKILL holds its partitions until its session expires;
         # keep that short so a restarted or surviving worker takes over quickly.
         broker_session_timeout=10.0,
+        Monitor=faust_compat.SlimMonitor,
         broker_heartbeat_interval=2.0,
     )
 

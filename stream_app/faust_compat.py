@@ -28,15 +28,32 @@ silently turn a guard off. Each patch has a unit test that fails without it
    committed over). The patch commits the run of acked offsets that starts exactly at
    the committed offset, and nothing while that base is unknown.
 
+5. **No task per message** (``Consumer._drain_messages``). The fetch loop wraps every
+   message's delivery in ``wait_first(callback(message), suspend_flow.wait())``: two
+   tasks and an ``asyncio.wait`` per message, so that a delivery blocked on a full
+   stream buffer is abandoned when a rebalance suspends the flow (faust-streaming
+   #223). The patch starts the delivery in place; only when it must wait (the buffer is
+   full) does it finish under the same ``wait_first``. Messages fetched while the flow
+   is suspended are not delivered, as before (their partitions are sought again after
+   the rebalance). The read-offset and gap bookkeeping of the original loop is gone
+   with patch 2.
+
+Not a patch but a setting: :class:`SlimMonitor` is the app's ``Monitor``. Faust's
+default keeps per-event statistics nobody here reads (runtimes, counts per stream and
+task, per-table key counters); the slim one keeps only what Faust itself reads (the
+stream inbound time its stall detector uses, and the per-commit offsets).
+
 Together 3 and 4 keep the invariant the audit (``stream-app audit``) checks: every
 offset a worker commits on an input topic was processed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import inspect
 import logging
+import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -45,6 +62,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
+from faust.sensors.monitor import Monitor
 from faust.streams import _current_event
 from faust.transport.consumer import Consumer
 from faust.types import TP
@@ -65,6 +83,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
                  "loop", "kwargs"),
     "perform_seek": ("self",),
     "_new_offset": ("self", "tp"),
+    "_drain_messages": ("self", "fetcher"),
 }
 
 _installed = False
@@ -80,6 +99,11 @@ def check(faust_version: str | None = None, consumer: type = Consumer) -> None:
     if not found.startswith(SUPPORTED_PREFIX):
         raise IncompatibleFaust(f"faust-streaming {found} is not supported "
                                 f"(needs {SUPPORTED_PREFIX}x; see stream_app/faust_compat.py)")
+    for name, params in MONITOR_HOOKS.items():
+        got = tuple(inspect.signature(getattr(Monitor, name)).parameters)
+        if got != params:
+            raise IncompatibleFaust(f"faust-streaming {found}: Monitor.{name}{got} changed "
+                                    f"(expected {params})")
     for name, params in EXPECTED.items():
         original = getattr(consumer, name, None)
         if not callable(original):
@@ -103,6 +127,7 @@ def install() -> None:
     Consumer.__init__ = _without_read_offsets(Consumer.__init__)  # type: ignore[method-assign]
     Consumer.perform_seek = perform_seek  # type: ignore[method-assign]
     Consumer._new_offset = new_offset  # type: ignore[method-assign]
+    Consumer._drain_messages = drain_messages  # type: ignore[method-assign]
     _installed = True
 
 
@@ -196,6 +221,125 @@ def new_offset(self: Consumer, tp: TP) -> int | None:
     return run[-1] + 1
 
 
+# -- 5. no task per message ----------------------------------------------------------------
+
+class Resumed:
+    """Awaitable that finishes a coroutine already started by hand (``coro.send(None)``
+    returned ``waiting``, the future it waits on). Cancellation and every other
+    exception thrown into the awaiting task are passed on to the coroutine."""
+
+    __slots__ = ("coro", "waiting")
+
+    def __init__(self, coro: Any, waiting: Any) -> None:
+        self.coro = coro
+        self.waiting = waiting
+
+    def __await__(self) -> Any:
+        waiting = self.waiting
+        while True:
+            try:
+                sent = yield waiting
+            except BaseException as exc:
+                try:
+                    waiting = self.coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    waiting = self.coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def deliver(consumer: Any, message: Any) -> None:
+    """Hand ``message`` to its stream; a task only if the stream buffer is full."""
+    if consumer.suspend_flow.is_set():
+        return
+    coro = consumer.callback(message)
+    try:
+        waiting = coro.send(None)
+    except StopIteration:
+        return
+    await consumer.wait_first(Resumed(coro, waiting), consumer.suspend_flow.wait())
+
+
+async def drain_messages(self: Consumer, fetcher: Any) -> None:
+    """Faust's fetch loop (``Consumer._drain_messages``) with :func:`deliver`."""
+    getmany = self.getmany
+    consumer_should_stop = self._stopped.is_set
+    fetcher_should_stop = fetcher._stopped.is_set
+    fetching = "FETCHING"
+    since_yield = 0
+    try:
+        while not (consumer_should_stop() or fetcher_should_stop()):
+            self.diag.set_flag(fetching)
+            messages = getmany(timeout=1.0)
+            await self.sleep(0)
+            if not self.should_stop:
+                async for _tp, message in messages:
+                    since_yield += 1
+                    if since_yield > 100:
+                        await asyncio.sleep(0)
+                        since_yield = 0
+                    if self._commit_every is not None and self._n_acked >= self._commit_every:
+                        self._n_acked = 0
+                        await self.commit()
+                    await deliver(self, message)
+                self.diag.unset_flag(fetching)
+    except self.consumer_stopped_errors:
+        if self.transport.app.should_stop:
+            return
+        raise
+    except asyncio.CancelledError:
+        if self.transport.app.should_stop:
+            return
+        raise
+    except Exception as exc:
+        logger.exception("Drain messages raised: %r", exc)
+        raise
+    finally:
+        self.diag.unset_flag(fetching)
+
+
+# -- the slim Monitor ------------------------------------------------------------------------
+
+MONITOR_HOOKS: dict[str, tuple[str, ...]] = {
+    "on_message_in": ("self", "tp", "offset", "message"),
+    "on_stream_event_in": ("self", "tp", "offset", "stream", "event"),
+    "on_stream_event_out": ("self", "tp", "offset", "stream", "event", "state"),
+    "on_message_out": ("self", "tp", "offset", "message"),
+    "on_table_get": ("self", "table", "key"),
+    "on_table_set": ("self", "table", "key", "value"),
+    "on_table_del": ("self", "table", "key"),
+}
+
+
+class SlimMonitor(Monitor):
+    """Faust's Monitor without the per-event bookkeeping (see the module doc)."""
+
+    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+        return None
+
+    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
+        self.stream_inbound_time[tp] = time.monotonic()
+
+    def on_stream_event_out(self, tp: Any, offset: int, stream: Any, event: Any,
+                            state: Any = None) -> None:
+        return None
+
+    def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
+        return None
+
+    def on_table_get(self, table: Any, key: Any) -> None:
+        return None
+
+    def on_table_set(self, table: Any, key: Any, value: Any) -> None:
+        return None
+
+    def on_table_del(self, table: Any, key: Any) -> None:
+        return None
+
+
 # -- changelog metadata before the first table write ---------------------------------------
 
 async def know_changelogs(app: Any, tables: Sequence[Any]) -> None:
@@ -246,6 +390,9 @@ class KeyedPartitions:
                              if tp.topic == self.topic)
             self._assigned = (generation, mine)
         return partition in self._assigned[1]
+
+    def epoch(self) -> int:
+        return int(self.app.consumer_generation_id)
 
     @contextmanager
     def writing(self, partition: int) -> Iterator[None]:

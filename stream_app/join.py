@@ -22,6 +22,7 @@ stored decision.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import zlib
 from collections.abc import MutableMapping, Sequence
@@ -91,6 +92,10 @@ class Partitions(Protocol):
         ``PartitionLost`` (batches.py) if the partition went to another worker."""
         ...
 
+    def epoch(self) -> int:
+        """Changes whenever the owned partitions (and so the tables' contents) may have."""
+        ...
+
 
 class AllPartitions:
     """One process owns every partition (unit tests, plain dicts)."""
@@ -107,6 +112,37 @@ class AllPartitions:
     def writing(self, partition: int) -> AbstractContextManager[None]:
         return nullcontext()
 
+    def epoch(self) -> int:
+        return 0
+
+
+class DueIndex:
+    """Per keyed partition, a heap of (cutoff, contact) over the ``pending`` table.
+
+    Deciding then costs the calls that are due, not a scan of every pending row each
+    time progress arrives. The table stays the truth: an entry whose call was decided,
+    or whose cutoff moved earlier (a new entry was pushed then), finds nothing due and
+    is dropped. Invariant: every pending call has an entry with its current cutoff.
+    """
+
+    def __init__(self) -> None:
+        self.heaps: dict[int, list[tuple[float, bytes]]] = {}
+        self.epoch: int | None = None
+
+    def push(self, partition: int, cutoff: float, key: bytes) -> None:
+        heapq.heappush(self.heaps.setdefault(partition, []), (cutoff, key))
+
+    def pop_due(self, partition: int, low: float) -> set[bytes]:
+        """The contacts with an entry whose cutoff is below ``low`` (entries removed)."""
+        heap = self.heaps.get(partition, [])
+        keys = set()
+        while heap and heap[0][0] < low:
+            keys.add(heapq.heappop(heap)[1])
+        return keys
+
+    def size(self) -> int:
+        return sum(len(heap) for heap in self.heaps.values())
+
 
 class Join:
     """The contacts agent's step; Faust (or a test) feeds it batches of keyed records."""
@@ -115,6 +151,7 @@ class Join:
                  history: Table, pending: Table, watermarks: Watermarks,
                  partitions: Partitions | None = None) -> None:
         self.partitions = partitions or AllPartitions()
+        self.due = DueIndex()
         self.settings = settings
         self.names = names
         self.store = store
@@ -129,6 +166,7 @@ class Join:
         restart it starts lower, which only prunes less)."""
 
     async def on_records(self, outbox: Outbox, messages: Sequence[Message]) -> None:
+        self._index_pending()
         inbound: list[tuple[bytes, int, InboundSeen]] = []
         moved: set[int] = set()
         for message in messages:
@@ -181,6 +219,8 @@ class Join:
         for key, calls in touched.items():
             with self.partitions.writing(partitions[key]):
                 self.pending[key] = pending_row(calls)
+            for call in calls.values():
+                self.due.push(call.partition, call.cutoff(self.grace), key)
 
     async def _answered_after_decision(self, outbox: Outbox, r: InboundSeen,
                                        result: InboundResult) -> None:
@@ -192,19 +232,29 @@ class Join:
 
     # -- decisions ----------------------------------------------------------------------
 
+    def _index_pending(self) -> None:
+        """(Re)build the due index from the table after a rebalance (or at start)."""
+        epoch = self.partitions.epoch()
+        if self.due.epoch == epoch:
+            return
+        self.due = DueIndex()
+        self.due.epoch = epoch
+        for key, row in self.pending.items():
+            for call in pending_of(row).values():
+                self.due.push(call.partition, call.cutoff(self.grace), key)
+
     async def decide_due(self, outbox: Outbox, partitions: set[int]) -> None:
         """Decide every pending call of ``partitions`` whose cutoff the watermark passed."""
-        lows = {p: self.watermarks.low(p) for p in partitions}
+        self._index_pending()
         due: list[tuple[bytes, PendingCall]] = []
-        waiting = 0
-        for key, row in list(self.pending.items()):
-            for call in pending_of(row).values():
-                low = lows.get(call.partition)
-                if low is not None and call.cutoff(self.grace) < low:
-                    due.append((key, call))
-                else:
-                    waiting += 1
-        metrics.PENDING.set(waiting)
+        for partition in partitions:
+            low = self.watermarks.low(partition)
+            if low is None:
+                continue
+            for key in self.due.pop_due(partition, low):
+                due.extend((key, call) for call in pending_of(self.pending.get(key)).values()
+                           if call.partition == partition and call.cutoff(self.grace) < low)
+        metrics.PENDING.set(self.due.size())
         if due:
             await self._decide(outbox, due)
 

@@ -186,3 +186,110 @@ def test_writes_for_a_lost_partition_or_during_a_rebalance_are_refused(
     partitions = keyed_partitions(assigned, flow_active)
     with pytest.raises(PartitionLost), partitions.writing(2):
         pytest.fail("the write ran")
+
+
+# -- 5. no task per message ----------------------------------------------------------------
+
+def drain_double(callback: Any, wait_first: Any) -> Any:
+    """A consumer whose one fetch returns three messages, then stops."""
+    stopped, fetcher_stopped = asyncio.Event(), asyncio.Event()
+    messages = [message(offset) for offset in range(3)]
+
+    async def batch() -> Any:
+        for m in messages:
+            yield m.tp, m
+        stopped.set()
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    double = consumer_double()
+    double.__dict__.update(
+        getmany=lambda timeout: batch(), _stopped=stopped, should_stop=False,
+        diag=SimpleNamespace(set_flag=lambda f: None, unset_flag=lambda f: None),
+        sleep=no_sleep, _commit_every=None, suspend_flow=asyncio.Event(), callback=callback,
+        wait_first=wait_first, consumer_stopped_errors=(), _read_offset=defaultdict(lambda: None),
+        transport=SimpleNamespace(app=SimpleNamespace(should_stop=False)),
+        log=SimpleNamespace(exception=lambda *args: None, dev=lambda *args: None))
+    double.app.topics = SimpleNamespace(acks_enabled_for=lambda topic: True)
+    return double, SimpleNamespace(_stopped=fetcher_stopped), messages
+
+
+def test_a_message_delivered_without_waiting_costs_no_task() -> None:
+    delivered: list[Any] = []
+
+    async def callback(m: Any) -> None:
+        delivered.append(m)
+
+    async def wait_first(*coros: Any) -> None:
+        raise AssertionError("wait_first (two tasks) for a delivery that never waits")
+
+    async def run() -> None:
+        double, fetcher, messages = drain_double(callback, wait_first)
+        await Consumer._drain_messages(double, fetcher)
+        assert delivered == messages
+
+    asyncio.run(run())
+
+
+def test_a_delivery_that_waits_finishes_under_wait_first_and_stops_on_suspension() -> None:
+    async def run() -> None:
+        room = asyncio.get_running_loop().create_future()
+        delivered: list[int] = []
+        cancelled: list[int] = []
+
+        async def callback(m: Any) -> None:
+            try:
+                await room  # a full stream buffer
+            except asyncio.CancelledError:
+                cancelled.append(m.offset)
+                raise
+            delivered.append(m.offset)
+
+        double, _, _ = drain_double(callback, None)
+        double.wait_first = lambda *coros: _first(*coros)
+        waiting = asyncio.ensure_future(faust_compat.deliver(double, message(7)))
+        await asyncio.sleep(0)
+        room.set_result(None)
+        await waiting
+        assert delivered == [7]
+
+        room = asyncio.get_running_loop().create_future()
+        waiting = asyncio.ensure_future(faust_compat.deliver(double, message(8)))
+        await asyncio.sleep(0)
+        double.suspend_flow.set()  # a rebalance starts
+        await waiting
+        assert cancelled == [8] and delivered == [7]
+        await faust_compat.deliver(double, message(9))
+        assert delivered == [7], "nothing is delivered while the flow is suspended"
+
+    asyncio.run(run())
+
+
+async def _first(*coros: Any) -> None:
+    """mode's Service.wait_first: the first to finish wins, the others are cancelled."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
+# -- the slim Monitor ----------------------------------------------------------------------
+
+def test_the_slim_monitor_keeps_only_what_faust_reads() -> None:
+    monitor = faust_compat.SlimMonitor()
+    tp = TP("in", 0)
+    stream = SimpleNamespace(task_owner=None)
+    assert monitor.on_stream_event_in(tp, 1, stream, None) is None  # type: ignore[arg-type]
+    assert tp in monitor.stream_inbound_time, "Faust's stall detector reads it"
+    monitor.on_stream_event_out(tp, 1, stream, None, None)  # type: ignore[arg-type]
+    assert monitor.events_total == 0 and not monitor.events_by_stream
+
+
+def test_a_changed_monitor_hook_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from faust.sensors.monitor import Monitor
+
+    monkeypatch.setattr(Monitor, "on_stream_event_in", lambda self, tp, offset: None)
+    with pytest.raises(faust_compat.IncompatibleFaust, match="on_stream_event_in"):
+        faust_compat.check("0.15.3")

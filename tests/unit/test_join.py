@@ -239,3 +239,18 @@ def test_idle_contacts_are_pruned_only_on_owned_partitions() -> None:
     join.newest_callback.update({0: 10_000.0, 1: 10_000.0})
     assert join.prune_idle() == 1
     assert list(history) == [b"e\x1f+1"], "partition 1's contact is another worker's to prune"
+
+
+def test_calls_pending_in_a_recovered_table_are_decided() -> None:
+    """A join that starts on tables another worker filled (a rebalance, a restart)
+    indexes their pending calls: nothing waits for a new record of the same contact."""
+    store = FakeStore([])
+    before = join_for(store)
+    callback = encode_keyed(InboundSeen(ENV, 50.0, "received", "c", "cb", "ev", 5.0))
+    asyncio.run(before.on_records(Outbox(), [Msg(callback, PHONE.encode())]))  # type: ignore
+    after = join_for(store)
+    after.history, after.pending = before.history, before.pending
+    outbox = Outbox()
+    marks = tuple((p.topic, p.partition, 100.0) for p in INPUTS)
+    asyncio.run(after.on_records(outbox, [Msg(encode_keyed(Progress(marks)))]))  # type: ignore
+    assert len(outbox.sent) == 1 and not after.pending
