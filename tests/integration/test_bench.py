@@ -1,0 +1,39 @@
+"""`stream-app bench` at a tiny size, so it cannot rot. Checks that every figure is there
+and consistent; never how fast anything is (that is what the bench prints)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Endpoints
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_bench_prints_every_figure(endpoints: Endpoints, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    env = {"STREAM_APP_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap,
+           "STREAM_APP_REDIS_URL": endpoints.redis_url, "PATH": "/usr/bin:/bin"}
+    run = subprocess.run(
+        [sys.executable, "-m", "stream_app", "bench", "--events", "2000", "--contacts", "300",
+         "--environments", "2", "--reader-clients", "2", "--reader-seconds", "1",
+         "--probes", "3", "--background-rate", "100", "--json", str(out)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["events"] >= 2000
+    for consumer in ("aiokafka", "bare_faust", "worker"):
+        assert figures[consumer]["cpu_us_per_event"] > 0, consumer
+        assert 0 < figures[consumer]["events"] <= figures["events"], consumer
+    assert figures["worker"]["cpu_ratio_to_bare_faust"] > 0
+    assert figures["reader"]["requests"] > 0 and figures["reader"]["p99_ms"] > 0
+    assert figures["end_to_end"]["probes"] == 3
+    assert figures["end_to_end"]["not_visible_in_10s"] == 0
+    for line in ("| worker end to end |", "goal worker CPU per event", "goal reader p99",
+                 "goal end to end p99"):
+        assert line in run.stdout, line
