@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
 
     reader = commands.add_parser("reader", help="run the HTTP stats reader")
     reader.add_argument("--loglevel", default="INFO")
+    reader.add_argument("--access-log", action="store_true",
+                        help="log every request (off by default; /metrics counts them)")
     reader.set_defaults(run=_reader)
 
     stats = commands.add_parser("stats", help="print an environment's stats")
@@ -105,7 +107,7 @@ def _worker(args: argparse.Namespace) -> None:
 def _reader(args: argparse.Namespace) -> None:
     from .reader import run_reader
 
-    run_reader(load_settings())
+    run_reader(load_settings(), access_log=args.access_log)
 
 
 def _stats(args: argparse.Namespace) -> None:

@@ -26,6 +26,7 @@ import calendar
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any, NamedTuple, TypeVar
 
 import orjson
@@ -80,6 +81,22 @@ def period_keys(environment_id: str, days: Sequence[str]) -> list[str]:
             keys.append(stats_key(environment_id, month))
         else:
             keys.extend(stats_key(environment_id, day) for day in wanted)
+    return keys
+
+
+def range_keys(environment_id: str, start: date, end: date) -> list[str]:
+    """:func:`period_keys` for the days ``start``..``end`` (inclusive), without listing
+    every day: what the reader asks for."""
+    keys: list[str] = []
+    day = start
+    while day <= end:
+        last = day.replace(day=calendar.monthrange(day.year, day.month)[1])
+        if day.day == 1 and last <= end:
+            keys.append(stats_key(environment_id, day.isoformat()[:7]))
+        else:
+            keys.extend(stats_key(environment_id, (day + timedelta(days=i)).isoformat())
+                        for i in range((min(last, end) - day).days + 1))
+        day = last + timedelta(days=1)
     return keys
 
 
@@ -358,7 +375,13 @@ class CounterStore:
     async def read_stats(self, environment_id: str, days: Sequence[str]) -> Stats:
         """Sum the day hashes of ``days`` on the server and read the names: one round
         trip with a reply of a few fields (``SUM_DAYS``), whatever the period's length."""
-        keys = period_keys(environment_id, days)
+        return await self._sum(environment_id, period_keys(environment_id, days))
+
+    async def read_range(self, environment_id: str, start: date, end: date) -> Stats:
+        """:meth:`read_stats` for ``start``..``end`` inclusive."""
+        return await self._sum(environment_id, range_keys(environment_id, start, end))
+
+    async def _sum(self, environment_id: str, keys: list[str]) -> Stats:
         sums, names = await self._sum_days(keys=[*keys, names_keys(environment_id)[0]])
         stats = Stats(names=dict(zip(names[::2], names[1::2], strict=True)))
         for name, value in zip(sums[::2], sums[1::2], strict=True):

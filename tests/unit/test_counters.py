@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from stream_app.counters import period_keys, stats_key
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stream_app.counters import period_keys, range_keys, stats_key
 
 
 def days_between(start: date, end: date) -> list[str]:
@@ -29,3 +32,9 @@ def test_a_leap_february_needs_its_29th() -> None:
         [stats_key("e", f"2024-02-{d:02d}") for d in range(1, 29)]
     assert period_keys("e", days_between(date(2024, 2, 1), date(2024, 2, 29))) == \
         [stats_key("e", "2024-02")]
+
+
+@given(st.dates(date(2023, 1, 1), date(2025, 12, 31)), st.integers(0, 400))
+def test_a_range_reads_the_same_hashes_as_its_list_of_days(start: date, span: int) -> None:
+    end = start + timedelta(days=span)
+    assert range_keys("e", start, end) == period_keys("e", days_between(start, end))

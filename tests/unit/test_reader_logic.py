@@ -6,15 +6,19 @@ from datetime import date
 
 import pytest
 
-from stream_app.reader import ApiError, days_of, environment_for, resolve_period
+from stream_app.reader import ApiError, Period, environment_for, resolve_period
 
 TODAY = date(2024, 3, 1)
+
+
+def days(period: Period) -> int:
+    return (period.end - period.start).days + 1
 
 
 def test_defaults_are_today_minus_30_to_today() -> None:
     period = resolve_period(None, None, TODAY)
     assert (period.start, period.end) == (date(2024, 1, 31), TODAY)
-    assert len(days_of(period)) == 31
+    assert days(period) == 31
 
 
 @pytest.mark.parametrize(("start", "end", "code"), [
@@ -30,8 +34,9 @@ def test_period_errors(start: str | None, end: str | None, code: str) -> None:
 
 
 def test_exactly_366_days_and_a_single_day_are_allowed() -> None:
-    assert len(days_of(resolve_period("2023-03-02", "2024-03-01", TODAY))) == 366
-    assert days_of(resolve_period("2024-02-29", "2024-02-29", TODAY)) == ["2024-02-29"]
+    assert days(resolve_period("2023-03-02", "2024-03-01", TODAY)) == 366
+    single = resolve_period("2024-02-29", "2024-02-29", TODAY)
+    assert (single.start, single.end) == (date(2024, 2, 29), date(2024, 2, 29))
 
 
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer  ", "Token abc", "abc",
