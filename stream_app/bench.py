@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -189,11 +190,11 @@ WARM_FRACTION = 0.02
 start-up (imports, group join) is not in the figure."""
 
 
-async def bare_faust(bootstrap: str, topics: Topics, expected: int,
+async def bare_faust(bootstrap: str, topics: Topics, expected: int, workdir: Path,
                      progress: Progress) -> dict[str, float]:
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "stream_app.bench_bare", bootstrap,
-        f"bench-bare-{uuid.uuid4().hex[:8]}", str(expected),
+        f"bench-bare-{uuid.uuid4().hex[:8]}", str(expected), str(workdir / "bare"),
         *topics.as_kinds().values(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert child.stdout is not None
     try:
@@ -427,7 +428,7 @@ async def run_bench(config: BenchConfig, settings: Settings,
     await produce(bootstrap, topics.as_kinds(), traffic,
                   progress=lambda n: progress("producing the workload", n, figures.events))
     figures.aiokafka = await plain_aiokafka(bootstrap, topics, figures.events, progress)
-    figures.bare_faust = await bare_faust(bootstrap, topics, figures.events, progress)
+    figures.bare_faust = await bare_faust(bootstrap, topics, figures.events, workdir, progress)
 
     reader_env, probe_env = f"bench-reader-{run}", f"bench-probe-{run}"
     port, reader_port = free_port(), free_port()
@@ -456,6 +457,7 @@ async def run_bench(config: BenchConfig, settings: Settings,
         reader.stop()
         await store.close()
         progress.end()
+    shutil.rmtree(workdir, ignore_errors=True)  # kept, with the logs, if anything failed
     _ratios(figures)
     return figures
 

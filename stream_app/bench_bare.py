@@ -1,6 +1,6 @@
 """The baseline of ``stream-app bench``: a bare Faust agent that only decodes the events.
 
-Run as ``python -m stream_app.bench_bare BOOTSTRAP APP_ID EXPECTED TOPIC...``; it prints
+Run as ``python -m stream_app.bench_bare BOOTSTRAP APP_ID EXPECTED DATADIR TOPIC...``; it prints
 ``count N`` every 0.2 s and ``done`` once it has decoded EXPECTED events, so the bench
 can read its CPU time from outside. Same Faust settings as the worker where they touch
 per-message cost (raw serializers, in-memory store, no web server).
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 
 import faust
@@ -26,11 +25,11 @@ def decode(value: bytes | None) -> object:
 
 
 def main() -> None:
-    bootstrap, app_id, expected, *topics = sys.argv[1:]
+    bootstrap, app_id, expected, datadir, *topics = sys.argv[1:]
     want = int(expected)
     app = faust.App(app_id, broker=f"kafka://{bootstrap}", store="memory://", web_enabled=False,
                     topic_disable_leader=True, consumer_auto_offset_reset="earliest",
-                    autodiscover=False, datadir=tempfile.mkdtemp(prefix="bench-bare-"))
+                    autodiscover=False, datadir=datadir)
     source = app.topic(*topics, key_serializer="raw", value_serializer="raw")
     seen = {"n": 0, "at": 0.0}
     # Faust's worker redirects sys.stdout into its logger; report on the real pipe.
