@@ -31,6 +31,7 @@ from .join import Join
 from .progress import PROGRESS_INTERVAL, InputPartition, IntakeProgress, Watermarks
 from .records import Progress, encode_keyed
 from .settings import Settings
+from .topics import EndOffsets
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,12 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
         batched(contacts, "contacts", False))
 
     last: dict[str, Any] = {"marks": None, "at": 0.0}
+    end_offsets = EndOffsets(settings)
+
+    async def close_end_offsets(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await end_offsets.close()
+
+    app.on_before_shutdown.connect(close_end_offsets)
 
     async def send_progress() -> None:
         if app.rebalancing or app.in_recovery:
@@ -103,7 +110,7 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
         # appended after the answer carries a timestamp after `now` (within the disorder
         # bound), one appended before it is below an end offset and must be processed.
         now = time.time()
-        ends = await app.consumer.highwaters(*(TP(s.topic, s.partition) for s in assigned))
+        ends = await end_offsets([(s.topic, s.partition) for s in assigned])
 
         def caught_up(source: InputPartition) -> bool:
             """Everything below the broker's end offset is processed: by this worker
@@ -112,7 +119,7 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
             tp = TP(source.topic, source.partition)
             base = faust_compat.processed_base(app, tp)
             processed = max(progress.next_offset.get(source, -1), -1 if base is None else base)
-            end = ends.get(tp)
+            end = ends.get((source.topic, source.partition))
             return end is not None and processed >= end
 
         marks = progress.watermarks(assigned, caught_up, now)

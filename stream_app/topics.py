@@ -11,6 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -133,3 +134,29 @@ async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> di
         return {}
     described = await admin.describe_topics(topics)
     return {d["topic"]: len(d["partitions"]) for d in described}
+
+
+class EndOffsets:
+    """The brokers' end offsets, asked on a client of our own.
+
+    Faust's ``consumer.highwaters`` runs on its consumer thread and answers only after
+    the fetch in flight (about a second under load); progress needs the answer now. A
+    group-less consumer that never fetches answers in a round trip. Started on first use.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.servers = bootstrap_servers(settings)
+        self._client: AIOKafkaConsumer | None = None
+
+    async def __call__(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        if self._client is None:
+            client = AIOKafkaConsumer(bootstrap_servers=self.servers, enable_auto_commit=False)
+            await client.start()
+            self._client = client
+        ends = await self._client.end_offsets([TopicPartition(t, p) for t, p in partitions])
+        return {(tp.topic, tp.partition): int(offset) for tp, offset in ends.items()}
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.stop()
+            self._client = None
