@@ -179,6 +179,7 @@ async def plain_aiokafka(bootstrap: str, topics: Topics, expected: int,
 
 
 def _rates(events: int, wall: float, cpu: float) -> dict[str, float]:
+    events, wall = max(events, 1), max(wall, 1e-9)  # a tiny run may finish at once
     return {"events": events, "seconds": wall, "events_per_second": events / wall,
             "cpu_us_per_event": cpu / events * 1e6}
 
@@ -425,8 +426,13 @@ async def run_bench(config: BenchConfig, settings: Settings,
     traffic = workload(config, f"bench-{run}")
     figures.events = len(traffic.messages)
     await create_topics(bootstrap, topics, config.partitions)
-    await produce(bootstrap, topics.as_kinds(), traffic,
-                  progress=lambda n: progress("producing the workload", n, figures.events))
+    sent = [0]
+
+    def produced(n: int) -> None:
+        sent[0] += n
+        progress("producing the workload", sent[0], figures.events)
+
+    await produce(bootstrap, topics.as_kinds(), traffic, progress=produced)
     figures.aiokafka = await plain_aiokafka(bootstrap, topics, figures.events, progress)
     figures.bare_faust = await bare_faust(bootstrap, topics, figures.events, workdir, progress)
 
