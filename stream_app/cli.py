@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import orjson
 
 from . import services
+from .bench import BenchConfig
 from .settings import Settings, load_settings
 
 
@@ -78,16 +80,9 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="performance figures, side by side, on one "
                                               "seeded workload (needs Kafka and Redis)")
-    bench.add_argument("--events", type=int, default=200_000)
-    bench.add_argument("--contacts", type=int, default=50_000)
-    bench.add_argument("--environments", type=int, default=5)
-    bench.add_argument("--partitions", type=int, default=3)
-    bench.add_argument("--seed", type=int, default=1)
-    bench.add_argument("--reader-clients", type=int, default=16)
-    bench.add_argument("--reader-seconds", type=float, default=10.0)
-    bench.add_argument("--probes", type=int, default=100)
-    bench.add_argument("--background-rate", type=float, default=2000.0,
-                       help="events/s of load while the end-to-end probes run")
+    for name, default in asdict(BenchConfig()).items():
+        bench.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default,
+                           help=f"default {default:g}")
     bench.add_argument("--json", type=Path, help="also write the figures here")
     bench.set_defaults(run=_bench)
 
@@ -192,15 +187,10 @@ def _services(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from .bench import BenchConfig, report, run_bench, write_json
+    from .bench import report, run_bench, write_json
 
-    settings = load_settings()
-    config = BenchConfig(events=args.events, contacts=args.contacts,
-                         environments=args.environments, partitions=args.partitions,
-                         seed=args.seed, reader_clients=args.reader_clients,
-                         reader_seconds=args.reader_seconds, probes=args.probes,
-                         background_rate=args.background_rate)
-    figures = asyncio.run(run_bench(config, settings))
+    config = BenchConfig(**{name: getattr(args, name) for name in asdict(BenchConfig())})
+    figures = asyncio.run(run_bench(config, load_settings()))
     print(report(figures))
     if args.json:
         write_json(figures, args.json)
