@@ -10,7 +10,9 @@ busy shared machine changes events/s far more than it changes the ratios:
    ``stream-app worker`` on fresh topics and a fresh consumer group;
 4. **end to end latency**: probe callbacks produced under a steady background load,
    each timed until the reader's ``total_callbacks_received`` shows it;
-5. **the reader**: a 366-day range, concurrent clients for a few seconds.
+5. **the reader**: a 366-day range, concurrent clients for a few seconds;
+6. **restart**: the worker stopped and started again on its data directory, timed until
+   a new callback is counted (table recovery and the group join included).
 
 Nothing here asserts a figure; ``tests/test_bench.py`` runs it at a tiny size so it cannot
 rot. Needs Kafka and Redis (``stream-app services up``); starts everything else itself.
@@ -69,6 +71,7 @@ class Figures:
     worker: dict[str, float] = field(default_factory=dict)
     end_to_end: dict[str, float] = field(default_factory=dict)
     reader: dict[str, float] = field(default_factory=dict)
+    restart: dict[str, float] = field(default_factory=dict)
 
 
 class Progress:
@@ -225,6 +228,7 @@ class Child:
     """A ``stream-app`` command in a child process, with only ``STREAM_APP_*`` settings."""
 
     def __init__(self, command: str, env: dict[str, str], log: Path) -> None:
+        self.env = env
         self.log = log
         with log.open("ab") as out:
             self.process = subprocess.Popen(
@@ -332,10 +336,7 @@ async def end_to_end(bootstrap: str, topics: Topics, reader_url: str, token: str
 
             await asyncio.sleep(3.0)  # let the background load reach its rate
             for i in range(config.probes):
-                event = {"event_id": f"probe-{i}", "environment_id": env,
-                         "call_id": f"probe-{i}", "type": "received",
-                         "callback_agent_id": "probe", "contact_phone": f"+1555{i:07d}",
-                         "occurred_at": f"{date.today().isoformat()}T12:00:00Z"}
+                event = probe_event(env, i)
                 began = time.perf_counter()
                 await producer.send_and_wait(topics.inbound, orjson.dumps(event),
                                              key=event["contact_phone"].encode())
@@ -350,6 +351,42 @@ async def end_to_end(bootstrap: str, topics: Topics, reader_url: str, token: str
         await producer.stop()
     return {"probes": config.probes, "not_visible_in_10s": missed,
             **_percentiles(samples), "background_events_per_second": config.background_rate}
+
+
+def probe_event(env: str, number: int) -> dict[str, str]:
+    """A ``received`` callback of a call and contact of its own, today (UTC)."""
+    return {"event_id": f"probe-{number}", "environment_id": env, "call_id": f"probe-{number}",
+            "type": "received", "callback_agent_id": "probe",
+            "contact_phone": f"+1555{number:07d}",
+            "occurred_at": f"{date.today().isoformat()}T12:00:00Z"}
+
+
+# -- 6. restart with the state ---------------------------------------------------------------
+
+async def restart(worker: Child, store: CounterStore, bootstrap: str, topics: Topics,
+                  env: str, data_dir: Path, progress: Progress) -> tuple[Child, dict[str, float]]:
+    """Stop the worker, start it again on its data directory, and time it until a new
+    callback is counted: recovery of the tables and the group join included."""
+    from aiokafka import AIOKafkaProducer
+
+    progress("restart with the state")
+    worker.stop()
+    disk = sum(f.stat().st_size for f in data_dir.rglob("*") if f.is_file())
+    day = date.today().isoformat()
+    before = (await store.read_stats(env, [day])).received
+    began = time.perf_counter()
+    again = Child("worker", worker.env, worker.log)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        event = probe_event(env, 10**6)
+        await producer.send_and_wait(topics.inbound, orjson.dumps(event),
+                                     key=event["contact_phone"].encode())
+    finally:
+        await producer.stop()
+    await poll(lambda: store.read_stats(env, [day]), lambda st: st.received > before, 300)
+    return again, {"state_disk_mib": disk / 2**20,
+                   "restart_to_first_event_s": time.perf_counter() - began}
 
 
 def _more_than(count: int) -> Callable[[int], bool]:
@@ -458,6 +495,8 @@ async def run_bench(config: BenchConfig, settings: Settings,
                                            config.reader_seconds, progress)
         figures.end_to_end = await end_to_end(bootstrap, topics, stats_url, "bench-probe",
                                               probe_env, config, progress)
+        worker, figures.restart = await restart(worker, store, bootstrap, topics, probe_env,
+                                                workdir / "worker", progress)
     finally:
         worker.stop()
         reader.stop()
@@ -482,7 +521,8 @@ def _ratios(f: Figures) -> None:
 
 GOALS = (("worker CPU per event vs bare Faust", "worker", "cpu_ratio_to_bare_faust", 2.0),
          ("reader p99 (ms), 366 days", "reader", "p99_ms", 10.0),
-         ("end to end p99 (ms)", "end_to_end", "p99_ms", 500.0))
+         ("end to end p99 (ms)", "end_to_end", "p99_ms", 500.0),
+         ("restart to first event (s)", "restart", "restart_to_first_event_s", 30.0))
 
 
 def report(f: Figures) -> str:
@@ -512,6 +552,10 @@ def report(f: Figures) -> str:
         lines.append(f"end to end under {e['background_events_per_second']:,.0f} events/s: "
                      f"p50 {e.get('p50_ms', 0):.0f} ms, p99 {e.get('p99_ms', 0):.0f} ms, "
                      f"{e['not_visible_in_10s']:.0f} of {e['probes']:.0f} not visible in 10 s")
+    if f.restart:
+        lines.append(f"restart with that state ({f.restart['state_disk_mib']:.0f} MiB on disk) "
+                     f"to the first new event counted: "
+                     f"{f.restart['restart_to_first_event_s']:.1f} s")
     lines.append("")
     for what, part, key, goal in GOALS:
         value = getattr(f, part).get(key)

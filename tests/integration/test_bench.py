@@ -34,6 +34,8 @@ def test_the_bench_prints_every_figure(endpoints: Endpoints, tmp_path: Path) -> 
     assert figures["reader"]["requests"] > 0 and figures["reader"]["p99_ms"] > 0
     assert figures["end_to_end"]["probes"] == 3
     assert figures["end_to_end"]["not_visible_in_10s"] == 0
+    assert figures["restart"]["restart_to_first_event_s"] > 0
+    assert figures["restart"]["state_disk_mib"] > 0, "RocksDB tables on disk"
     for line in ("| worker end to end |", "goal worker CPU per event", "goal reader p99",
-                 "goal end to end p99"):
+                 "goal end to end p99", "goal restart to first event"):
         assert line in run.stdout, line
