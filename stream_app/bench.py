@@ -40,6 +40,7 @@ import orjson
 from .bench_bare import decode
 from .counters import ClassifyWrite, CounterStore, InboundWrite
 from .matching import UNMATCHED, Decision
+from .processes import StreamAppProcess
 from .settings import Settings
 from .simulate import Kind, Scenario, Traffic, generate, produce
 
@@ -224,32 +225,6 @@ async def bare_faust(bootstrap: str, topics: Topics, expected: int, workdir: Pat
 
 # -- 3. the worker ------------------------------------------------------------------------
 
-class Child:
-    """A ``stream-app`` command in a child process, with only ``STREAM_APP_*`` settings."""
-
-    def __init__(self, command: str, env: dict[str, str], log: Path) -> None:
-        self.env = env
-        self.log = log
-        with log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "stream_app", command],
-                env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, stdout=out,
-                stderr=subprocess.STDOUT)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 def free_port() -> int:
     import socket
 
@@ -281,7 +256,7 @@ async def decided(store: CounterStore, environments: list[str], days: list[str])
     return total
 
 
-async def worker_run(worker: Child, port: int, store: CounterStore, traffic: Traffic,
+async def worker_run(worker: StreamAppProcess, port: int, store: CounterStore, traffic: Traffic,
                      progress: Progress) -> dict[str, float]:
     from zoneinfo import ZoneInfo
 
@@ -363,8 +338,9 @@ def probe_event(env: str, number: int) -> dict[str, str]:
 
 # -- 6. restart with the state ---------------------------------------------------------------
 
-async def restart(worker: Child, store: CounterStore, bootstrap: str, topics: Topics,
-                  env: str, data_dir: Path, progress: Progress) -> tuple[Child, dict[str, float]]:
+async def restart(worker: StreamAppProcess, store: CounterStore, bootstrap: str,
+                  topics: Topics, env: str, data_dir: Path, progress: Progress
+                  ) -> tuple[StreamAppProcess, dict[str, float]]:
     """Stop the worker, start it again on its data directory, and time it until a new
     callback is counted: recovery of the tables and the group join included."""
     from aiokafka import AIOKafkaProducer
@@ -375,7 +351,7 @@ async def restart(worker: Child, store: CounterStore, bootstrap: str, topics: To
     day = date.today().isoformat()
     before = (await store.read_stats(env, [day])).received
     began = time.perf_counter()
-    again = Child("worker", worker.env, worker.log)
+    again = worker.again()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
@@ -485,8 +461,8 @@ async def run_bench(config: BenchConfig, settings: Settings,
                 "API_TOKENS": f"bench-reader={reader_env},bench-probe={probe_env}"}
     env = {f"STREAM_APP_{k}": v for k, v in child_settings.items()}
     store = CounterStore.from_url(redis_url, settings.dedup_ttl_seconds)
-    worker = Child("worker", env, workdir / "worker.log")
-    reader = Child("reader", env, workdir / "reader.log")
+    worker = StreamAppProcess(["worker"], workdir / "worker.log", env)
+    reader = StreamAppProcess(["reader"], workdir / "reader.log", env)
     try:
         figures.worker = await worker_run(worker, port, store, traffic, progress)
         stats_url = f"http://127.0.0.1:{reader_port}/api/v1/callback-agents/stats"

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
 import uuid
 from datetime import datetime
@@ -18,6 +16,7 @@ import orjson
 from rich.console import Console
 
 from . import services
+from .processes import StreamAppProcess
 from .reader import STATS_PATH, StatsResponse
 from .report import print_stats
 from .settings import Settings, load_settings
@@ -48,8 +47,8 @@ def run_demo(callbacks: int, seed: int) -> int:
     logs = Path(".services")
     logs.mkdir(exist_ok=True)
     console.rule("2. worker and reader")
-    worker = _spawn(["worker", "--loglevel", "WARNING"], logs / "demo-worker.log")
-    reader = _spawn(["reader"], logs / "demo-reader.log")
+    worker = StreamAppProcess(["worker", "--loglevel", "WARNING"], logs / "demo-worker.log")
+    reader = StreamAppProcess(["reader"], logs / "demo-reader.log")
     console.print(f"worker pid {worker.pid} (log {logs / 'demo-worker.log'}), "
                   f"reader pid {reader.pid} on port {settings.reader_port}")
     try:
@@ -65,20 +64,11 @@ def run_demo(callbacks: int, seed: int) -> int:
         return asyncio.run(_compare(settings, truth, day.isoformat(), console))
     finally:
         for process in (worker, reader):
-            process.terminate()
+            process.process.terminate()
         for process in (worker, reader):
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            process.stop()
         console.print("worker and reader stopped; Kafka and Redis keep running "
                       "(`stream-app services down` stops them)")
-
-
-def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "stream_app", *args], stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
 async def _compare(settings: Settings, truth: dict[str, Any], day: str, console: Console) -> int:

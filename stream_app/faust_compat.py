@@ -399,34 +399,25 @@ class KeyedPartitions:
         """Refuse (:class:`PartitionLost`) once a rebalance started or gave the partition
         away: the check and the writes run without an ``await`` between them, so a write
         either precedes the revocation (and Faust flushes it before the new owner
-        recovers) or does not happen."""
+        recovers) or does not happen.
+
+        Inside, table writes land in ``partition``'s RocksDB store: Faust's store takes
+        the partition of a write from the *current event* (``_set`` asserts there is
+        one), but a batch from ``noack_take`` spans partitions and has none; the
+        changelog partition comes from the key (``use_partitioner``), and so does this.
+        """
         if not (self.app.flow_control.is_active() and self.owned(partition)):
             raise PartitionLost(f"{self.topic}[{partition}] is no longer this worker's")
-        with writing_for(partition):
+        event = _PartitionEvent(partition)
+        token = _current_event.set(weakref.ref(event))  # type: ignore[arg-type]
+        try:
             yield
+        finally:
+            _current_event.reset(token)
 
-
-# -- table writes from a batch that spans partitions ---------------------------------------
 
 class _PartitionEvent:
     """Just enough of an event for the RocksDB store: the partition a write belongs to."""
 
     def __init__(self, partition: int) -> None:
         self.message = SimpleNamespace(partition=partition)
-
-
-@contextmanager
-def writing_for(partition: int) -> Iterator[None]:
-    """Let table writes in this block land in ``partition``'s RocksDB store.
-
-    Faust's RocksDB store takes the partition of a write from the *current event*
-    (``_set`` asserts there is one), but a batch from ``noack_take`` spans partitions and
-    has none. The tables use ``use_partitioner``, so the changelog partition comes from
-    the key; this makes the local store agree with it: the keyed record's partition.
-    """
-    event = _PartitionEvent(partition)
-    token = _current_event.set(weakref.ref(event))  # type: ignore[arg-type]
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
