@@ -46,11 +46,13 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
              inputs: Sequence[tuple[str, int]]) -> Join:
     """Attach the agents and timers to the app; return the join (for its state)."""
     app = wiring.app
-    intake = Intake(wiring.names, store)
+    partitions = faust_compat.KeyedPartitions(app, wiring.names.keyed, settings.partitions)
+    intake = Intake(wiring.names, store, partitions.of)
     progress = IntakeProgress(settings.timestamp_disorder_seconds)
     watermarks = Watermarks(InputPartition(t, p) for t, p in inputs)
-    join = Join(settings, wiring.names, store, wiring.history, wiring.pending, watermarks,
-                faust_compat.KeyedPartitions(app, wiring.names.keyed, settings.partitions))
+    join = Join(settings, wiring.names, store,
+                faust_compat.KeyedTable(wiring.history, partitions),
+                faust_compat.KeyedTable(wiring.pending, partitions), watermarks, partitions)
     tables = (wiring.history, wiring.pending)
     input_topics = {t for t, _ in inputs}
 

@@ -38,10 +38,11 @@ silently turn a guard off. Each patch has a unit test that fails without it
    the rebalance). The read-offset and gap bookkeeping of the original loop is gone
    with patch 2.
 
-Not a patch but a setting: :class:`SlimMonitor` is the app's ``Monitor``. Faust's
-default keeps per-event statistics nobody here reads (runtimes, counts per stream and
-task, per-table key counters); the slim one keeps only what Faust itself reads (the
-stream inbound time its stall detector uses, and the per-commit offsets).
+Not patches: :class:`KeyedTable` reads a row from its partition's RocksDB database only
+(Faust asks every partition's, twice), and :class:`SlimMonitor` is the app's ``Monitor``.
+Faust's default keeps per-event statistics nobody here reads (runtimes, counts per
+stream and task, per-table key counters); the slim one keeps only what Faust itself
+reads (the stream inbound time its stall detector uses, and the per-commit offsets).
 
 Together 3 and 4 keep the invariant the audit (``stream-app audit``) checks: every
 offset a worker commits on an input topic was processed.
@@ -55,20 +56,21 @@ import inspect
 import logging
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from importlib.metadata import version
 from types import SimpleNamespace
 from typing import Any
 
-from aiokafka.partitioner import DefaultPartitioner
 from faust.sensors.monitor import Monitor
+from faust.stores.rocksdb import Store as RocksDBStore
 from faust.streams import _current_event
 from faust.transport.consumer import Consumer
 from faust.types import TP
 from faust.utils.functional import consecutive_numbers
 
 from .batches import PartitionLost
+from .topics import KeyedPartitioner
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +86,12 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "perform_seek": ("self",),
     "_new_offset": ("self", "tp"),
     "_drain_messages": ("self", "fetcher"),
+}
+
+# What :class:`KeyedTable` reads of the RocksDB store, with the parameters it passes.
+STORE_READS: dict[str, tuple[str, ...]] = {
+    "_db_for_partition": ("self", "partition"),
+    "_decode_value": ("self", "value"),
 }
 
 _installed = False
@@ -104,6 +112,11 @@ def check(faust_version: str | None = None, consumer: type = Consumer) -> None:
         if got != params:
             raise IncompatibleFaust(f"faust-streaming {found}: Monitor.{name}{got} changed "
                                     f"(expected {params})")
+    for name, params in STORE_READS.items():
+        got = tuple(inspect.signature(getattr(RocksDBStore, name)).parameters)
+        if got != params:
+            raise IncompatibleFaust(f"faust-streaming {found}: rocksdb Store.{name}{got} "
+                                    f"changed (expected {params})")
     for name, params in EXPECTED.items():
         original = getattr(consumer, name, None)
         if not callable(original):
@@ -376,12 +389,8 @@ class KeyedPartitions:
     def __init__(self, app: Any, topic: str, count: int) -> None:
         self.app = app
         self.topic = topic
-        self.all = list(range(count))
-        self.partitioner = app.conf.producer_partitioner or DefaultPartitioner()
+        self.of = KeyedPartitioner(count)
         self._assigned: tuple[int | None, frozenset[int]] = (None, frozenset())
-
-    def of(self, key: bytes) -> int:
-        return int(self.partitioner(key, self.all, self.all))
 
     def owned(self, partition: int) -> bool:
         generation = self.app.consumer_generation_id
@@ -421,3 +430,54 @@ class _PartitionEvent:
 
     def __init__(self, partition: int) -> None:
         self.message = SimpleNamespace(partition=partition)
+
+
+class KeyedTable(MutableMapping[bytes, Any]):
+    """A Faust table whose reads take the short way: one lookup in the key's partition.
+
+    ``Table.get`` on a RocksDB store with ``use_partitioner`` asks every partition's
+    database it holds, twice (``key in store``, then ``store[key]``), and a missing key
+    costs a ``KeyError`` on top; the join reads a row or two per record. A contact's row
+    is only ever in the database of its keyed partition (:class:`KeyedPartitions`), so
+    that is the only one read. Writes and deletes go through the table unchanged
+    (changelog, store, sensors); other stores are read through the table.
+    """
+
+    def __init__(self, table: Any, partitions: KeyedPartitions) -> None:
+        self.table = table
+        self.of = partitions.of
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        store = self.table.data
+        if not isinstance(store, RocksDBStore):
+            return self.table.get(key, default)
+        raw = store._db_for_partition(self.of(key)).get(key)
+        return default if raw is None else store._decode_value(raw)
+
+    def pop(self, key: bytes, default: Any = None) -> Any:
+        value = self.get(key)
+        if value is None:
+            return default
+        del self.table[key]
+        return value
+
+    def __getitem__(self, key: bytes) -> Any:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: bytes, value: Any) -> None:
+        self.table[key] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        del self.table[key]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.table)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def items(self) -> Any:
+        return self.table.items()

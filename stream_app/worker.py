@@ -15,7 +15,7 @@ from . import faust_compat
 from .agents import register
 from .app import create_app
 from .counters import CounterStore
-from .metrics import observe_lag
+from .metrics import observe_assignment, observe_lag
 from .settings import Settings
 from .topics import TopicLayoutError, ensure_topics, input_partitions
 
@@ -67,6 +67,7 @@ def _add_pages(app: faust.App) -> None:
     async def metrics(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
         monitor = app.monitor
         observe_lag(monitor.tp_end_offsets or {}, monitor.tp_committed_offsets or {})
+        observe_assignment(app.consumer.assignment())
         response = web.bytes(generate_latest())
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
