@@ -6,7 +6,8 @@ busy shared machine changes events/s far more than it changes the ratios:
 
 1. **plain aiokafka** consumer + ``orjson.loads`` (in this process);
 2. **bare Faust agent** that only decodes the events (``bench_bare.py``, a child), stock
-   and with this project's ``faust_compat`` patches (what one pass costs the worker);
+   and with this project's ``faust_compat`` patches and event loop (what one pass through
+   Faust costs the worker);
 3. **the worker** end to end (intake → keyed topic → join → Redis), a child
    ``stream-app worker`` on fresh topics and a fresh consumer group;
 4. **end to end latency**: probe callbacks produced under a steady background load,
@@ -627,7 +628,8 @@ def report(f: Figures) -> str:
              "", "| consumer | events/s | CPU µs/event | CPU vs bare Faust |",
              "|---|---|---|---|", row("plain aiokafka + orjson.loads", f.aiokafka),
              row("bare Faust agent (decode only)", f.bare_faust),
-             row("same, with this project's Faust patches", f.bare_faust_patched),
+             row("same, with this project's Faust patches and uvloop",
+                 f.bare_faust_patched),
              row("worker end to end", f.worker), ""]
     if f.worker:
         lines.append(f"worker RSS {f.worker['rss_mib']:.0f} MiB with "

@@ -5,8 +5,9 @@ TOPIC...``; it prints ``count N`` every 0.2 s and ``done`` once it has decoded E
 events, so the bench can read its CPU time from outside. Same Faust settings as the
 worker where they touch per-message cost (raw serializers, in-memory store, no web
 server). Stock faust-streaming, unless ``--patched``: then with the worker's
-``faust_compat`` patches and its slim Monitor, i.e. what one pass through Faust costs
-the worker (every event passes twice: intake, then the keyed topic).
+``faust_compat`` patches, its slim Monitor and its event loop (uvloop), i.e. what one
+pass through Faust costs the worker (every event passes twice: intake, then the keyed
+topic).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def main() -> None:
     options: dict[str, Any] = {}
     if patched:
         from . import faust_compat
+        from .loops import use_event_loop
 
+        use_event_loop("uvloop")
         faust_compat.install()
         options["Monitor"] = faust_compat.SlimMonitor
     app = faust.App(app_id, broker=f"kafka://{bootstrap}", store="memory://", web_enabled=False,

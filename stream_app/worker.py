@@ -15,6 +15,7 @@ from . import faust_compat
 from .agents import register
 from .app import create_app
 from .counters import CounterStore
+from .loops import use_event_loop
 from .metrics import observe_assignment, observe_lag
 from .settings import Settings
 from .topics import TopicLayoutError, ensure_topics, input_partitions
@@ -27,6 +28,7 @@ BROKER_WAIT_SECONDS = 60.0
 def run_worker(settings: Settings, loglevel: str = "INFO") -> None:
     """Run until SIGTERM/SIGINT; refuses to start on a bad topic layout."""
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    use_event_loop(settings.event_loop)
     inputs = asyncio.run(_wait_for_topics(settings))
     asyncio.set_event_loop(asyncio.new_event_loop())
     faust_compat.install()

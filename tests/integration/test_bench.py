@@ -41,7 +41,7 @@ def test_the_bench_prints_every_figure(endpoints: Endpoints, tmp_path: Path) -> 
     assert scale["workers_2"]["keyed_partitions_per_worker"] == [3, 3], "half each"
     assert all(n > 0 for n in scale["workers_2"]["events_per_worker"]), "both worked"
     assert scale["workers_2"]["cpu_us_per_event"] > 0 and "cpu_growth_percent" in scale
-    for line in ("| worker end to end |", "| same, with this project's Faust patches |",
+    for line in ("| worker end to end |", "| same, with this project's Faust patches and uvloop |",
                  "goal worker CPU per event", "goal reader p99", "goal end to end p99",
                  "goal restart to first event", "goal scale-out CPU per event growth"):
         assert line in run.stdout, line

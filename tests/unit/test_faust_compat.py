@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stream_app import faust_compat
+from stream_app.topics import KeyedPartitioner
 
 faust_compat.install()
 
@@ -157,7 +159,6 @@ def test_a_changed_signature_is_refused() -> None:
 def keyed_partitions(assigned: set[TP], flow_active: bool = True, generation: int = 1) -> Any:
     app = SimpleNamespace(consumer_generation_id=generation,
                           flow_control=SimpleNamespace(is_active=lambda: flow_active),
-                          conf=SimpleNamespace(producer_partitioner=None),
                           consumer=SimpleNamespace(assignment=lambda: assigned))
     return faust_compat.KeyedPartitions(app, "keyed", 4)
 
@@ -293,3 +294,62 @@ def test_a_changed_monitor_hook_is_refused(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(Monitor, "on_stream_event_in", lambda self, tp, offset: None)
     with pytest.raises(faust_compat.IncompatibleFaust, match="on_stream_event_in"):
         faust_compat.check("0.15.3")
+
+
+# -- the join's partitioner and table reads --------------------------------------------------
+
+@given(st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=50))
+def test_a_cached_keyed_partition_is_the_producers_choice(keys: list[bytes]) -> None:
+    from aiokafka.partitioner import DefaultPartitioner
+
+    partition_of = KeyedPartitioner(6)
+    for key in keys + keys:  # the second time from the cache
+        assert partition_of(key) == DefaultPartitioner()(key, list(range(6)), list(range(6)))
+
+
+def test_the_partition_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(KeyedPartitioner, "CACHED", 3)
+    partition_of = KeyedPartitioner(4)
+    for n in range(10):
+        partition_of(f"env\x1f+{n}".encode())
+        assert len(partition_of.cache) <= 3
+
+
+class CountingDB:
+    """A partition's RocksDB database that counts lookups."""
+
+    def __init__(self, db: Any) -> None:
+        self.db, self.lookups = db, 0
+
+    def get(self, key: bytes) -> Any:
+        self.lookups += 1
+        return self.db.get(key)
+
+    def key_may_exist(self, key: bytes) -> Any:
+        self.lookups += 1
+        return self.db.key_may_exist(key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+
+def test_a_keyed_table_reads_one_database_once(tmp_path: Path) -> None:
+    import faust
+
+    app = faust.App("keyed-table-test", store="rocksdb://", datadir=str(tmp_path),
+                    autodiscover=False)
+    table = app.Table("rows", partitions=4, key_type=bytes, use_partitioner=True)
+    partitions = keyed_partitions(set())
+    store = table.data
+    dbs = {p: CountingDB(store._db_for_partition(p)) for p in range(4)}
+    store._dbs.update(dbs)
+    mine, other = b"env\x1f+1", b"env\x1f+2"
+    store._db_for_partition(partitions.of(mine)).put(mine, store._encode_value([[1, 2]]))
+    elsewhere = (partitions.of(other) + 1) % 4  # a stray row, not on its key's partition
+    store._db_for_partition(elsewhere).put(other, store._encode_value([[3]]))
+
+    keyed = faust_compat.KeyedTable(table, partitions)
+    assert keyed.get(mine) == [[1, 2]]
+    assert keyed.get(b"env\x1f+missing") is None
+    assert keyed.get(other) is None, "only the key's own partition is read"
+    assert sum(db.lookups for db in dbs.values()) == 3, "one lookup per read"
