@@ -17,7 +17,9 @@ busy shared machine changes events/s far more than it changes the ratios:
    a new callback is counted (table recovery and the group join included);
 7. **scale-out**: the workload on twice the partitions, consumed by one worker and then
    by two (each must be given half the partitions); CPU per event summed over the
-   workers, the growth from one to two reported.
+   workers, the growth from one to two reported;
+8. **state** (``--state-contacts N``): a worker filled with one outbound call for each
+   of N contacts; its RSS, its data directory, and its restart as in 6.
 
 Nothing here asserts a figure; ``tests/test_bench.py`` runs it at a tiny size so it cannot
 rot. Needs Kafka and Redis (``stream-app services up``); starts everything else itself.
@@ -65,6 +67,9 @@ class BenchConfig:
     reader_seconds: float = 10.0
     probes: int = 100
     background_rate: float = 2000.0
+    state_contacts: int = 0
+    """If > 0: also fill a worker with one outbound call for each of this many contacts,
+    report its RSS and data directory, and time its restart (``make bench``: 1M)."""
 
 
 @dataclass
@@ -82,6 +87,7 @@ class Figures:
     reader: dict[str, float] = field(default_factory=dict)
     restart: dict[str, float] = field(default_factory=dict)
     scale_out: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, float] = field(default_factory=dict)
 
 
 class Progress:
@@ -447,6 +453,69 @@ async def _scaled(base_env: dict[str, str], store: CounterStore, config: BenchCo
             worker.stop()
 
 
+# -- 8. a large state -------------------------------------------------------------------------
+
+async def large_state(base_env: dict[str, str], store: CounterStore, config: BenchConfig,
+                      workdir: Path, progress: Progress) -> dict[str, float]:
+    """One outbound call for each of ``config.state_contacts`` contacts through a worker
+    of its own; once its join has written them all, its RSS and a restart."""
+    from .records import contact_key
+    from .topics import KeyedPartitioner
+
+    bootstrap = base_env["STREAM_APP_KAFKA_BOOTSTRAP"]
+    run = f"{uuid.uuid4().hex[:8]}-state"
+    topics = Topics(f"bench-outbound-{run}", f"bench-inbound-{run}", f"bench-config-{run}")
+    await create_topics(bootstrap, topics, config.partitions)
+    env_id, port, data_dir = f"bench-{run}", free_port(), workdir / f"state-{run}"
+    worker = StreamAppProcess(["worker"], workdir / f"state-{run}.log", {
+        **base_env, "STREAM_APP_APP_ID": f"bench-{run}",
+        "STREAM_APP_TOPIC_OUTBOUND": topics.outbound, "STREAM_APP_TOPIC_INBOUND": topics.inbound,
+        "STREAM_APP_TOPIC_CONFIG": topics.config, "STREAM_APP_TOPIC_OUTCOMES": f"bench-oc-{run}",
+        "STREAM_APP_TOPIC_DLQ": f"bench-dlq-{run}", "STREAM_APP_WORKER_WEB_PORT": str(port),
+        "STREAM_APP_DATA_DIR": str(data_dir)})
+    try:
+        contacts = config.state_contacts
+        now = f"{date.today().isoformat()}T11:00:00Z"
+        calls = Traffic(messages=[("outbound", orjson.dumps({
+            "event_id": f"s{n}", "environment_id": env_id, "call_id": f"s{n}",
+            "agent_id": "outbound", "contact_phone": f"+1{n:010d}", "occurred_at": now}))
+            for n in range(contacts)])
+        sent = [0]
+
+        def produced(n: int) -> None:
+            sent[0] += n
+            progress(f"state: producing {contacts:,} outbound calls", sent[0], contacts)
+
+        await produce(bootstrap, topics.as_kinds(), calls, progress=produced)
+        await poll(lambda: _consumed_shown(port, contacts, progress), lambda n: n >= contacts,
+                   3600, interval=1.0)
+        # Every call was forwarded before these callbacks were: once one is counted on
+        # each keyed partition, the join has written every row before it.
+        partition_of = KeyedPartitioner(config.partitions)
+        probes: dict[int, int] = {}
+        for n in range(2 * 10**6, 2 * 10**6 + 1000):
+            probes.setdefault(partition_of(contact_key(env_id, f"+1555{n:07d}")), n)
+        callbacks = Traffic(messages=[("inbound", orjson.dumps(probe_event(env_id, n)))
+                                      for n in probes.values()])
+        await produce(bootstrap, topics.as_kinds(), callbacks)
+        day = date.today().isoformat()
+        progress("state: waiting for the join")
+        await poll(lambda: store.read_stats(env_id, [day]),
+                   lambda st: st.received >= len(probes), 3600, interval=1.0)
+        rss = rss_mib(worker.pid)
+        worker, restarted = await restart(worker, store, bootstrap, topics, env_id, data_dir,
+                                          progress)
+        return {"contacts": contacts, "rss_mib": rss, **restarted}
+    finally:
+        worker.stop()
+
+
+async def _consumed_shown(port: int, total: int, progress: Progress) -> int:
+    n = await consumed(port)
+    progress("state: worker consuming", n, total)
+    return n
+
+
 def _more_than(count: int) -> Callable[[int], bool]:
     return lambda n: n > count
 
@@ -581,6 +650,8 @@ async def run_bench(config: BenchConfig, settings: Settings,
                                                 workdir / "worker", progress)
         worker.stop()
         figures.scale_out = await scale_out(env, store, config, workdir, progress)
+        if config.state_contacts:
+            figures.state = await large_state(env, store, config, workdir, progress)
     finally:
         worker.stop()
         reader.stop()
@@ -611,7 +682,9 @@ GOALS = (("worker CPU per event vs bare Faust", "worker", "cpu_ratio_to_bare_fau
          ("end to end p99 (ms)", "end_to_end", "p99_ms", 500.0),
          ("restart to first event (s)", "restart", "restart_to_first_event_s", 30.0),
          ("scale-out CPU per event growth (%), 1 -> 2 workers", "scale_out",
-          "cpu_growth_percent", 10.0))
+          "cpu_growth_percent", 10.0),
+         ("restart with the large state to first event (s)", "state",
+          "restart_to_first_event_s", 30.0))
 
 
 def report(f: Figures) -> str:
@@ -656,6 +729,11 @@ def report(f: Figures) -> str:
                      f"({o['cpu_growth_percent']:+.1f}%), keyed partitions per worker "
                      f"{two['keyed_partitions_per_worker']}, events per worker "
                      f"{two['events_per_worker']}")
+    if f.state:
+        lines.append(f"state: {f.state['contacts']:,.0f} contacts, worker RSS "
+                     f"{f.state['rss_mib']:.0f} MiB, {f.state['state_disk_mib']:.1f} MiB on "
+                     f"disk; restart to the first new event counted: "
+                     f"{f.state['restart_to_first_event_s']:.1f} s")
     lines.append("")
     for what, part, key, goal in GOALS:
         value = getattr(f, part).get(key)
