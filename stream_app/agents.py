@@ -50,10 +50,14 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     intake = Intake(wiring.names, store, partitions.of)
     progress = IntakeProgress(settings.timestamp_disorder_seconds)
     watermarks = Watermarks(InputPartition(t, p) for t, p in inputs)
-    join = Join(settings, wiring.names, store,
-                faust_compat.KeyedTable(wiring.history, partitions),
-                faust_compat.KeyedTable(wiring.pending, partitions), watermarks, partitions)
-    tables = (wiring.history, wiring.pending)
+    history = faust_compat.KeyedTable(wiring.history, partitions)
+    pending = faust_compat.KeyedTable(wiring.pending, partitions)
+    join = Join(settings, wiring.names, store, history, pending, watermarks, partitions)
+
+    async def send_changes() -> None:
+        """The tables' changelog records of every write so far, acknowledged."""
+        for table in (history, pending):
+            await table.send_changes(app.producer)
     input_topics = {t for t, _ in inputs}
 
     def batched(step: Step, name: str, tracks_progress: bool) -> Any:
@@ -81,8 +85,8 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
         return agent
 
     async def contacts(outbox: Outbox, messages: Sequence[Message]) -> None:
-        await faust_compat.know_changelogs(app, tables)
         await join.on_records(outbox, messages)
+        await send_changes()
 
     app.agent(wiring.outbound, name="intake-outbound", concurrency=1)(
         batched(intake.outbound, "intake_outbound", True))
@@ -96,10 +100,19 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     last: dict[str, Any] = {"marks": None, "at": 0.0}
     end_offsets = EndOffsets(settings)
 
-    async def close_end_offsets(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    async def before_shutdown(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         await end_offsets.close()
+        try:
+            await send_changes()
+        except Exception:  # the unacked batch that made them is replayed after a restart
+            logger.exception("table changes not sent at shutdown")
 
-    app.on_before_shutdown.connect(close_end_offsets)
+    async def before_revocation(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Before the partitions go to their next owner, which recovers from the changelog.
+        await send_changes()
+
+    app.on_before_shutdown.connect(before_shutdown)
+    app.on_partitions_revoked.connect(before_revocation)
 
     async def send_progress() -> None:
         if app.rebalancing or app.in_recovery:
@@ -140,8 +153,8 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
 
     async def prune_idle() -> None:
         if not (app.rebalancing or app.in_recovery):
-            await faust_compat.know_changelogs(app, tables)
             logger.info("pruned %d idle contacts", join.prune_idle())
+            await send_changes()
 
     app.timer(PROGRESS_INTERVAL, name="send-progress")(_logged(send_progress, "send-progress"))
     app.timer(PRUNE_EVERY_SECONDS, name="prune-idle")(_logged(prune_idle, "prune-idle"))

@@ -342,6 +342,14 @@ def test_the_partition_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None
         assert len(partition_of.cache) <= 3
 
 
+def rocksdb_table(tmp_path: Path) -> tuple[Any, Any]:
+    import faust
+
+    app = faust.App("keyed-table-test", store="rocksdb://", datadir=str(tmp_path),
+                    autodiscover=False)
+    return app, app.Table("rows", partitions=4, key_type=bytes, use_partitioner=True)
+
+
 class CountingDB:
     """A partition's RocksDB database that counts lookups."""
 
@@ -361,11 +369,7 @@ class CountingDB:
 
 
 def test_a_keyed_table_reads_one_database_once(tmp_path: Path) -> None:
-    import faust
-
-    app = faust.App("keyed-table-test", store="rocksdb://", datadir=str(tmp_path),
-                    autodiscover=False)
-    table = app.Table("rows", partitions=4, key_type=bytes, use_partitioner=True)
+    _, table = rocksdb_table(tmp_path)
     partitions = keyed_partitions(set())
     store = table.data
     dbs = {p: CountingDB(store._db_for_partition(p)) for p in range(4)}
@@ -380,3 +384,65 @@ def test_a_keyed_table_reads_one_database_once(tmp_path: Path) -> None:
     assert keyed.get(b"env\x1f+missing") is None
     assert keyed.get(other) is None, "only the key's own partition is read"
     assert sum(db.lookups for db in dbs.values()) == 3, "one lookup per read"
+
+
+class FakeProducer:
+    """Faust's producer as :meth:`KeyedTable.send_changes` uses it; fails on demand."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes | None, int]] = []
+        self.fail = False
+
+    async def send(self, topic: str, key: bytes, value: bytes | None, partition: int,
+                   timestamp: Any, headers: Any) -> Any:
+        if self.fail:
+            raise RuntimeError("broker away")
+        self.sent.append((topic, key, value, partition))
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(SimpleNamespace(partition=partition, offset=len(self.sent) * 10))
+        return future
+
+
+def test_writes_reach_the_store_at_once_and_the_changelog_per_batch(tmp_path: Path) -> None:
+    _, table = rocksdb_table(tmp_path)
+    partitions = keyed_partitions({TP("keyed", p) for p in range(4)})
+    keyed, producer = faust_compat.KeyedTable(table, partitions), FakeProducer()
+    a, b = b"env\x1f+1", b"env\x1f+2"
+    keyed[a] = [[1]]
+    keyed[a] = [[1], [2]]  # only the latest value of a key is sent
+    keyed[b] = [[3]]
+    assert keyed.pop(b) == [[3]] and keyed.get(b) is None
+    assert keyed.get(a) == [[1], [2]] and producer.sent == [], "stored, not sent yet"
+
+    asyncio.run(keyed.send_changes(producer))
+    topic = table.changelog_topic.get_topic_name()
+    assert producer.sent == [(topic, a, table.data._encode_value([[1], [2]]), partitions.of(a)),
+                             (topic, b, None, partitions.of(b))]
+    assert keyed.unsent == {}
+    assert table.data.persisted_offset(TP(topic, partitions.of(a))) == 10
+
+
+def test_changes_a_failed_send_did_not_deliver_are_sent_again(tmp_path: Path) -> None:
+    _, table = rocksdb_table(tmp_path)
+    partitions = keyed_partitions({TP("keyed", p) for p in range(4)})
+    keyed, producer = faust_compat.KeyedTable(table, partitions), FakeProducer()
+    key = b"env\x1f+1"
+    keyed[key] = [[1]]
+    producer.fail = True
+    with pytest.raises(RuntimeError):
+        asyncio.run(keyed.send_changes(producer))
+    producer.fail = False
+    asyncio.run(keyed.send_changes(producer))
+    assert [sent[1] for sent in producer.sent] == [key]
+
+
+def test_no_persisted_offset_for_a_partition_no_longer_owned(tmp_path: Path) -> None:
+    _, table = rocksdb_table(tmp_path)
+    owner = keyed_partitions({TP("keyed", p) for p in range(4)})
+    keyed, producer = faust_compat.KeyedTable(table, owner), FakeProducer()
+    key = b"env\x1f+1"
+    keyed[key] = [[1]]
+    keyed.partitions = keyed_partitions(set())  # revoked before the changes were sent
+    asyncio.run(keyed.send_changes(producer))
+    topic = table.changelog_topic.get_topic_name()
+    assert producer.sent and table.data.persisted_offset(TP(topic, owner.of(key))) is None
