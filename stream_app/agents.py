@@ -2,9 +2,10 @@
 
 Every agent takes batches with ``noack_take`` and acks a batch only after
 :func:`batches.process` returned, i.e. once every effect of every message is durable
-(Redis scripts returned, records acknowledged by the broker) or the message was
-dead-lettered. A crash therefore replays at most the unacked tail, and every step is
-idempotent under replay. Agent ``concurrency`` stays 1 (faust-streaming #606).
+(Redis scripts returned, records acknowledged by the broker, the tables' changelog
+records of the contacts step too) or the message was dead-lettered. A crash therefore
+replays at most the unacked tail, and every step is idempotent under replay. Agent
+``concurrency`` stays 1 (faust-streaming #606).
 
 Only then does the intake count a message as delivered for its partition's watermark;
 a timer sends the watermarks to every keyed partition (``progress.py``), and the join
@@ -58,6 +59,7 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
         """The tables' changelog records of every write so far, acknowledged."""
         for table in (history, pending):
             await table.send_changes(app.producer)
+
     input_topics = {t for t, _ in inputs}
 
     def batched(step: Step, name: str, tracks_progress: bool) -> Any:

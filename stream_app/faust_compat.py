@@ -64,6 +64,7 @@ from contextlib import contextmanager
 from importlib.metadata import version
 from typing import Any
 
+import orjson
 from faust.sensors.monitor import Monitor
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.transport.consumer import Consumer
@@ -92,8 +93,6 @@ EXPECTED: dict[str, tuple[str, ...]] = {
 # What :class:`KeyedTable` uses of the RocksDB store, with the parameters it passes.
 STORE_ACCESS: dict[str, tuple[str, ...]] = {
     "_db_for_partition": ("self", "partition"),
-    "_decode_value": ("self", "value"),
-    "_encode_value": ("self", "value"),
     "set_persisted_offset": ("self", "tp", "offset"),
 }
 
@@ -428,6 +427,10 @@ class KeyedTable(MutableMapping[bytes, Any]):
     missing key costs a ``KeyError`` on top. A contact's row is only ever in the database
     of its keyed partition (:class:`KeyedPartitions`), so that is the only one read.
 
+    Values are JSON, as Faust's codec writes them for these tables, but encoded and
+    decoded with orjson (Faust's registry also walks every decoded payload looking for
+    model namespaces).
+
     Writes: ``Table.__setitem__`` queues a changelog record in Faust's producer buffer
     (100 records, then every incoming message waits for it to ebb) and writes the store
     and, once sent, the persisted offset, per write. Here a write goes to the store at
@@ -446,6 +449,8 @@ class KeyedTable(MutableMapping[bytes, Any]):
     """
 
     def __init__(self, table: Any, partitions: KeyedPartitions) -> None:
+        if table.value_serializer != "json":
+            raise IncompatibleFaust(f"table {table.name}: KeyedTable needs JSON values")
         self.table = table
         self.partitions = partitions
         self.of = partitions.of
@@ -457,12 +462,12 @@ class KeyedTable(MutableMapping[bytes, Any]):
         if not isinstance(store, RocksDBStore):
             return self.table.get(key, default)
         raw = store._db_for_partition(self.of(key)).get(key)
-        return default if raw is None else store._decode_value(raw)
+        return default if raw is None else orjson.loads(raw)
 
     def __setitem__(self, key: bytes, value: Any) -> None:
         """Write ``key`` (inside ``KeyedPartitions.writing`` of its partition)."""
         store, partition = self.table.data, self.of(key)
-        raw = store._encode_value(value)
+        raw = orjson.dumps(value)
         if isinstance(store, RocksDBStore):
             store._db_for_partition(partition).put(key, raw)
         else:

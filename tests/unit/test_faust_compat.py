@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 import pytest
 from faust.transport.consumer import Consumer
 from faust.types import TP
@@ -375,9 +376,9 @@ def test_a_keyed_table_reads_one_database_once(tmp_path: Path) -> None:
     dbs = {p: CountingDB(store._db_for_partition(p)) for p in range(4)}
     store._dbs.update(dbs)
     mine, other = b"env\x1f+1", b"env\x1f+2"
-    store._db_for_partition(partitions.of(mine)).put(mine, store._encode_value([[1, 2]]))
+    store._db_for_partition(partitions.of(mine)).put(mine, orjson.dumps([[1, 2]]))
     elsewhere = (partitions.of(other) + 1) % 4  # a stray row, not on its key's partition
-    store._db_for_partition(elsewhere).put(other, store._encode_value([[3]]))
+    store._db_for_partition(elsewhere).put(other, orjson.dumps([[3]]))
 
     keyed = faust_compat.KeyedTable(table, partitions)
     assert keyed.get(mine) == [[1, 2]]
@@ -403,10 +404,15 @@ class FakeProducer:
         return future
 
 
-def test_writes_reach_the_store_at_once_and_the_changelog_per_batch(tmp_path: Path) -> None:
+def owned_keyed_table(tmp_path: Path) -> tuple[Any, Any, Any, FakeProducer]:
+    """A RocksDB table, all 4 partitions owned, its KeyedTable and a producer."""
     _, table = rocksdb_table(tmp_path)
     partitions = keyed_partitions({TP("keyed", p) for p in range(4)})
-    keyed, producer = faust_compat.KeyedTable(table, partitions), FakeProducer()
+    return table, partitions, faust_compat.KeyedTable(table, partitions), FakeProducer()
+
+
+def test_writes_reach_the_store_at_once_and_the_changelog_per_batch(tmp_path: Path) -> None:
+    table, partitions, keyed, producer = owned_keyed_table(tmp_path)
     a, b = b"env\x1f+1", b"env\x1f+2"
     keyed[a] = [[1]]
     keyed[a] = [[1], [2]]  # only the latest value of a key is sent
@@ -416,16 +422,14 @@ def test_writes_reach_the_store_at_once_and_the_changelog_per_batch(tmp_path: Pa
 
     asyncio.run(keyed.send_changes(producer))
     topic = table.changelog_topic.get_topic_name()
-    assert producer.sent == [(topic, a, table.data._encode_value([[1], [2]]), partitions.of(a)),
+    assert producer.sent == [(topic, a, orjson.dumps([[1], [2]]), partitions.of(a)),
                              (topic, b, None, partitions.of(b))]
     assert keyed.unsent == {}
     assert table.data.persisted_offset(TP(topic, partitions.of(a))) == 10
 
 
 def test_changes_a_failed_send_did_not_deliver_are_sent_again(tmp_path: Path) -> None:
-    _, table = rocksdb_table(tmp_path)
-    partitions = keyed_partitions({TP("keyed", p) for p in range(4)})
-    keyed, producer = faust_compat.KeyedTable(table, partitions), FakeProducer()
+    _, _, keyed, producer = owned_keyed_table(tmp_path)
     key = b"env\x1f+1"
     keyed[key] = [[1]]
     producer.fail = True
@@ -437,9 +441,7 @@ def test_changes_a_failed_send_did_not_deliver_are_sent_again(tmp_path: Path) ->
 
 
 def test_no_persisted_offset_for_a_partition_no_longer_owned(tmp_path: Path) -> None:
-    _, table = rocksdb_table(tmp_path)
-    owner = keyed_partitions({TP("keyed", p) for p in range(4)})
-    keyed, producer = faust_compat.KeyedTable(table, owner), FakeProducer()
+    table, owner, keyed, producer = owned_keyed_table(tmp_path)
     key = b"env\x1f+1"
     keyed[key] = [[1]]
     keyed.partitions = keyed_partitions(set())  # revoked before the changes were sent
