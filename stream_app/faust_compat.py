@@ -21,9 +21,7 @@ silently turn a guard off. Each patch has a unit test that fails without it
    nothing for a partition with no committed offset yet, so the fetch position stays
    past the messages faust dropped when the generation changed (the rest of a fetched
    batch). The patch seeks such partitions to their log start and records that as the
-   commit base. Of concurrent calls (Faust's fetch loop starts one early in a
-   rebalance, the recovery another later) only the latest seeks: an overtaken one would
-   rewind partitions whose messages already flow.
+   commit base.
 4. **Commit only a contiguous run from the base** (``Consumer._new_offset``). Faust
    checks for a hole at the head of the acked offsets only when the committed offset is
    truthy (not for None or 0), and with an off-by-one (a hole of exactly one message is
@@ -189,39 +187,25 @@ def _without_read_offsets(original: Callable[..., None]) -> Callable[..., None]:
 
 # -- 3. seek on assignment ----------------------------------------------------------------
 
-SEEK_CALLS = "_stream_app_seek_calls"
-"""The consumer attribute numbering :func:`perform_seek` calls (the latest one seeks)."""
-
-
 async def perform_seek(self: Consumer) -> None:
     """Seek every stream partition to its committed offset, or to its log start if none.
 
     Records the offset sought as the partition's commit base (``_committed_offset``), so
     :func:`new_offset` never commits past a message that was not processed.
-
-    Faust also calls this from its fetch loop whenever it finds the flow stopped, i.e.
-    early in a rebalance, concurrently with the recovery's call made later, just before
-    the streams resume. A fetch-loop call that finishes after the recovery's started
-    would seek partitions back to their log start while their messages flow, and every
-    one processed since would be delivered again (the bench's scale-out saw hundreds per
-    new group). So only the latest call seeks; an overtaken one gives up.
     """
-    ticket = getattr(self, SEEK_CALLS, 0) + 1
-    setattr(self, SEEK_CALLS, ticket)
     committed: Mapping[Any, int | None] = await self.seek_to_committed()
     changelogs = self.app.tables.changelog_topics
     bases = {TP(tp.topic, tp.partition): offset for tp, offset in committed.items()
              if offset is not None and offset > 0}
     missing = [TP(tp.topic, tp.partition) for tp, offset in committed.items()
                if (offset is None or offset <= 0) and tp.topic not in changelogs]
-    starts = await self.earliest_offsets(*missing) if missing else {}
-    for tp in missing:
-        if getattr(self, SEEK_CALLS) != ticket:
-            return
-        bases[tp] = int(starts.get(tp) or 0)
-        await self._seek(tp, bases[tp])
-    if getattr(self, SEEK_CALLS) == ticket:
-        self._committed_offset.update(bases)
+    if missing:
+        starts = await self.earliest_offsets(*missing)
+        for tp in missing:
+            start = int(starts.get(tp) or 0)
+            await self._seek(tp, start)
+            bases[tp] = start
+    self._committed_offset.update(bases)
 
 
 # -- 4. commit only a contiguous run from the base ---------------------------------------

@@ -106,33 +106,6 @@ def test_partitions_without_a_commit_are_sought_to_their_log_start() -> None:
     assert dict(consumer._committed_offset) == {fresh: 5, zero: 0, known: 57}
 
 
-def test_a_seek_overtaken_by_a_newer_one_seeks_nothing() -> None:
-    fresh = TP("in", 0)
-    consumer = consumer_double()
-    sought: list[tuple[str, int]] = []
-    calls = {"n": 0}
-
-    async def seek_to_committed() -> dict[TP, int | None]:
-        return {fresh: None}
-
-    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
-        calls["n"] += 1
-        if calls["n"] == 1:  # the fetch loop's call, still waiting for the broker when
-            await Consumer.perform_seek(consumer)  # the recovery's call runs entirely
-            return dict.fromkeys(tps, 0)
-        return dict.fromkeys(tps, 7)
-
-    async def seek(tp: TP, offset: int) -> None:
-        sought.append((tp.topic, offset))
-
-    consumer.seek_to_committed = seek_to_committed
-    consumer.earliest_offsets = earliest_offsets
-    consumer._seek = seek
-    asyncio.run(Consumer.perform_seek(consumer))
-    assert sought == [("in", 7)], "the overtaken call would rewind the flowing partition"
-    assert consumer._committed_offset[fresh] == 7
-
-
 # -- 4. commit only a contiguous run from the base ------------------------------------
 
 TP0 = TP("in", 0)
