@@ -14,6 +14,7 @@ decides when they pass a callback's cutoff.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -41,6 +42,7 @@ BATCH_WITHIN_SECONDS = 0.05
 HEARTBEAT_SECONDS = 1.0
 """Progress is re-sent at least this often, so a restarted join hears it soon."""
 PRUNE_EVERY_SECONDS = 300.0
+REVOCATION_SEND_SECONDS = 10.0
 
 
 def register(wiring: Wiring, settings: Settings, store: CounterStore,
@@ -103,15 +105,18 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     end_offsets = EndOffsets(settings)
 
     async def before_shutdown(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Unsent table changes are not sent here: the batch that made them is unacked and
+        # is replayed (rewriting them) by whoever owns its partitions next; a send that
+        # waited here could keep a stopping worker in its group, holding its partitions.
         await end_offsets.close()
-        try:
-            await send_changes()
-        except Exception:  # the unacked batch that made them is replayed after a restart
-            logger.exception("table changes not sent at shutdown")
 
     async def before_revocation(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        # Before the partitions go to their next owner, which recovers from the changelog.
-        await send_changes()
+        # Before the partitions go to their next owner, which recovers from the changelog;
+        # bounded, for the same reason (the unacked batch is replayed anyway).
+        try:
+            await asyncio.wait_for(send_changes(), REVOCATION_SEND_SECONDS)
+        except Exception as exc:
+            logger.warning("table changes not sent before the revocation: %r", exc)
 
     app.on_before_shutdown.connect(before_shutdown)
     app.on_partitions_revoked.connect(before_revocation)
