@@ -8,7 +8,6 @@ import os
 import time
 import uuid
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -40,12 +39,13 @@ def run_demo(callbacks: int, seed: int) -> int:
     """Return 0 when the HTTP stats of every environment match the simulator's truth."""
     console = Console()
     console.rule("1. Kafka and Redis")
-    for name, state in services.up(services.Layout.default()).items():
+    layout = services.Layout.default()
+    for name, state in services.up(layout).items():
         console.print(f"{name}: {state}")
     prefix = _demo_environment()
     settings = load_settings()
-    logs = Path(".services")
-    logs.mkdir(exist_ok=True)
+    logs = layout.state_dir  # beside the services' own logs, never in the caller's directory
+    logs.mkdir(parents=True, exist_ok=True)
     console.rule("2. worker and reader")
     worker = StreamAppProcess(["worker", "--loglevel", "WARNING"], logs / "demo-worker.log")
     reader = StreamAppProcess(["reader"], logs / "demo-reader.log")

@@ -22,6 +22,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from platformdirs import user_state_dir
+
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +46,12 @@ class Layout:
 
     @classmethod
     def default(cls, kafka_port: int = 9092, redis_port: int = 6379) -> Layout:
-        state = Path(os.environ.get("STREAM_APP_SERVICES_DIR", REPO_ROOT / ".services"))
+        # In a checkout beside the code (``.services/``); installed, in the user's state
+        # directory, never inside site-packages.
+        checkout = (REPO_ROOT / "pyproject.toml").is_file()
+        fallback = REPO_ROOT / ".services" if checkout else Path(
+            user_state_dir("stream-app")) / "services"
+        state = Path(os.environ.get("STREAM_APP_SERVICES_DIR", fallback))
         cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "stream-app"
         return cls(state.resolve(), cache, kafka_port, redis_port)
 
