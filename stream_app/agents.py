@@ -2,9 +2,10 @@
 
 Every agent takes batches with ``noack_take`` and acks a batch only after
 :func:`batches.process` returned, i.e. once every effect of every message is durable
-(Redis scripts returned, records acknowledged by the broker) or the message was
-dead-lettered. A crash therefore replays at most the unacked tail, and every step is
-idempotent under replay. Agent ``concurrency`` stays 1 (faust-streaming #606).
+(Redis scripts returned, records acknowledged by the broker, the tables' changelog
+records of the contacts step too) or the message was dead-lettered. A crash therefore
+replays at most the unacked tail, and every step is idempotent under replay. Agent
+``concurrency`` stays 1 (faust-streaming #606).
 
 Only then does the intake count a message as delivered for its partition's watermark;
 a timer sends the watermarks to every keyed partition (``progress.py``), and the join
@@ -13,6 +14,7 @@ decides when they pass a callback's cutoff.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -40,18 +42,26 @@ BATCH_WITHIN_SECONDS = 0.05
 HEARTBEAT_SECONDS = 1.0
 """Progress is re-sent at least this often, so a restarted join hears it soon."""
 PRUNE_EVERY_SECONDS = 300.0
+REVOCATION_SEND_SECONDS = 10.0
 
 
 def register(wiring: Wiring, settings: Settings, store: CounterStore,
              inputs: Sequence[tuple[str, int]]) -> Join:
     """Attach the agents and timers to the app; return the join (for its state)."""
     app = wiring.app
-    intake = Intake(wiring.names, store)
+    partitions = faust_compat.KeyedPartitions(app, wiring.names.keyed, settings.partitions)
+    intake = Intake(wiring.names, store, partitions.of)
     progress = IntakeProgress(settings.timestamp_disorder_seconds)
     watermarks = Watermarks(InputPartition(t, p) for t, p in inputs)
-    join = Join(settings, wiring.names, store, wiring.history, wiring.pending, watermarks,
-                faust_compat.KeyedPartitions(app, wiring.names.keyed, settings.partitions))
-    tables = (wiring.history, wiring.pending)
+    history = faust_compat.KeyedTable(wiring.history, partitions)
+    pending = faust_compat.KeyedTable(wiring.pending, partitions)
+    join = Join(settings, wiring.names, store, history, pending, watermarks, partitions)
+
+    async def send_changes() -> None:
+        """The tables' changelog records of every write so far, acknowledged."""
+        for table in (history, pending):
+            await table.send_changes(app.producer)
+
     input_topics = {t for t, _ in inputs}
 
     def batched(step: Step, name: str, tracks_progress: bool) -> Any:
@@ -79,8 +89,8 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
         return agent
 
     async def contacts(outbox: Outbox, messages: Sequence[Message]) -> None:
-        await faust_compat.know_changelogs(app, tables)
         await join.on_records(outbox, messages)
+        await send_changes()
 
     app.agent(wiring.outbound, name="intake-outbound", concurrency=1)(
         batched(intake.outbound, "intake_outbound", True))
@@ -94,10 +104,22 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     last: dict[str, Any] = {"marks": None, "at": 0.0}
     end_offsets = EndOffsets(settings)
 
-    async def close_end_offsets(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    async def before_shutdown(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Unsent table changes are not sent here: the batch that made them is unacked and
+        # is replayed (rewriting them) by whoever owns its partitions next; a send that
+        # waited here could keep a stopping worker in its group, holding its partitions.
         await end_offsets.close()
 
-    app.on_before_shutdown.connect(close_end_offsets)
+    async def before_revocation(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Before the partitions go to their next owner, which recovers from the changelog;
+        # bounded, for the same reason (the unacked batch is replayed anyway).
+        try:
+            await asyncio.wait_for(send_changes(), REVOCATION_SEND_SECONDS)
+        except Exception as exc:
+            logger.warning("table changes not sent before the revocation: %r", exc)
+
+    app.on_before_shutdown.connect(before_shutdown)
+    app.on_partitions_revoked.connect(before_revocation)
 
     async def send_progress() -> None:
         if app.rebalancing or app.in_recovery:
@@ -138,8 +160,8 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
 
     async def prune_idle() -> None:
         if not (app.rebalancing or app.in_recovery):
-            await faust_compat.know_changelogs(app, tables)
             logger.info("pruned %d idle contacts", join.prune_idle())
+            await send_changes()
 
     app.timer(PROGRESS_INTERVAL, name="send-progress")(_logged(send_progress, "send-progress"))
     app.timer(PRUNE_EVERY_SECONDS, name="prune-idle")(_logged(prune_idle, "prune-idle"))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -84,9 +85,11 @@ def period_keys(environment_id: str, days: Sequence[str]) -> list[str]:
     return keys
 
 
-def range_keys(environment_id: str, start: date, end: date) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def range_keys(environment_id: str, start: date, end: date) -> tuple[str, ...]:
     """:func:`period_keys` for the days ``start``..``end`` (inclusive), without listing
-    every day: what the reader asks for."""
+    every day: what the reader asks for. Cached: dashboards ask the same few ranges
+    again and again (it was a tenth of the reader's time per request)."""
     keys: list[str] = []
     day = start
     while day <= end:
@@ -97,7 +100,7 @@ def range_keys(environment_id: str, start: date, end: date) -> list[str]:
             keys.extend(stats_key(environment_id, (day + timedelta(days=i)).isoformat())
                         for i in range((min(last, end) - day).days + 1))
         day = last + timedelta(days=1)
-    return keys
+    return tuple(keys)
 
 
 def config_key(environment_id: str, agent_id: str) -> str:
@@ -381,7 +384,7 @@ class CounterStore:
         """:meth:`read_stats` for ``start``..``end`` inclusive."""
         return await self._sum(environment_id, range_keys(environment_id, start, end))
 
-    async def _sum(self, environment_id: str, keys: list[str]) -> Stats:
+    async def _sum(self, environment_id: str, keys: Sequence[str]) -> Stats:
         sums, names = await self._sum_days(keys=[*keys, names_keys(environment_id)[0]])
         stats = Stats(names=dict(zip(names[::2], names[1::2], strict=True)))
         for name, value in zip(sums[::2], sums[1::2], strict=True):

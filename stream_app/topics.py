@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner
 
 from .settings import Settings
 
@@ -21,6 +22,31 @@ logger = logging.getLogger(__name__)
 
 TABLES = ("history", "pending")
 COMPACTED = {"cleanup.policy": "compact"}
+
+
+class KeyedPartitioner:
+    """The keyed partition of a contact key: Kafka's default partitioner (murmur2 of the
+    key bytes), so records sent with an explicit partition land where the producer would
+    have put them, and a table row (``use_partitioner``) next to its contact's records.
+
+    murmur2 is pure Python in aiokafka (~10 µs a key); a contact's partition is asked
+    for at every record and table access, so answers are kept for the most recent keys.
+    """
+
+    CACHED = 1 << 16
+
+    def __init__(self, count: int) -> None:
+        self.all = list(range(count))
+        self.partitioner = DefaultPartitioner()
+        self.cache: dict[bytes, int] = {}
+
+    def __call__(self, key: bytes) -> int:
+        partition = self.cache.get(key)
+        if partition is None:
+            if len(self.cache) >= self.CACHED:
+                self.cache.clear()
+            partition = self.cache[key] = int(self.partitioner(key, self.all, self.all))
+        return partition
 
 
 class TopicLayoutError(RuntimeError):
