@@ -43,6 +43,8 @@ HEARTBEAT_SECONDS = 1.0
 """Progress is re-sent at least this often, so a restarted join hears it soon."""
 PRUNE_EVERY_SECONDS = 300.0
 REVOCATION_SEND_SECONDS = 10.0
+HOLE_CHECK_SECONDS = 1.0
+"""How often partitions standing still behind their log are looked for (faust_compat)."""
 
 
 def register(wiring: Wiring, settings: Settings, store: CounterStore,
@@ -163,7 +165,11 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
             logger.info("pruned %d idle contacts", join.prune_idle())
             await send_changes()
 
+    async def repair_holes() -> None:
+        faust_compat.repair_holes(app.consumer)
+
     app.timer(PROGRESS_INTERVAL, name="send-progress")(_logged(send_progress, "send-progress"))
+    app.timer(HOLE_CHECK_SECONDS, name="repair-holes")(_logged(repair_holes, "repair-holes"))
     app.timer(PRUNE_EVERY_SECONDS, name="prune-idle")(_logged(prune_idle, "prune-idle"))
     return join
 

@@ -21,12 +21,32 @@ silently turn a guard off. Each patch has a unit test that fails without it
    nothing for a partition with no committed offset yet, so the fetch position stays
    past the messages faust dropped when the generation changed (the rest of a fetched
    batch). The patch seeks such partitions to their log start and records that as the
-   commit base.
+   commit base. And the seeks run one at a time: Faust calls ``perform_seek`` from the
+   recovery and from its fetch loop (records fetched while a rebalance stopped the flow
+   are dropped, and the fetch loop seeks them back), and the two calls can interleave
+   in the consumer thread, so a partition could end up at one call's offset with the
+   other call's commit base. A base below the position never commits again and, on an
+   idle partition, never counts as caught up: its watermark stops and the join stops
+   deciding. Each call now reads, seeks and records its bases under one lock, shielded
+   from cancellation, so the last call's offsets are both the position and the base.
 4. **Commit only a contiguous run from the base** (``Consumer._new_offset``). Faust
    checks for a hole at the head of the acked offsets only when the committed offset is
    truthy (not for None or 0), and with an off-by-one (a hole of exactly one message is
    committed over). The patch commits the run of acked offsets that starts exactly at
-   the committed offset, and nothing while that base is unknown.
+   the committed offset, and nothing while that base is unknown. And a worker timer
+   (:func:`repair_holes`) re-fetches a partition that stands still behind its log:
+   after some rebalances Faust fetched past messages it never delivered (the short soak
+   test, one run in three or four: tens to hundreds of offsets after the base never
+   reached an agent while later ones did, or the tail of a partition never did), so
+   the commit stopped there for good, the callbacks in the hole were never counted and
+   the watermark of that input never reached "caught up". A partition stands still
+   when, for :data:`HOLE_GRACE_SECONDS` in one consumer generation, its acked offsets
+   start above its base, or nothing is acked while the log ends beyond the base, or it
+   has no base at all; it is then sought back to its base (through the consumer
+   thread, under the seek lock). Processing is idempotent, so what was handled already
+   is only handled again. A partition still standing after :data:`HOLE_REPAIRS`
+   re-fetches has a real gap in its log (compacted or transactional input): logged
+   once, left as it is.
 
 5. **No task per message** (``Consumer._drain_messages``). The fetch loop wraps every
    message's delivery in ``wait_first(callback(message), suspend_flow.wait())``: two
@@ -60,12 +80,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from importlib.metadata import version
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from faust.sensors.monitor import Monitor
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.transport.consumer import Consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread as ConsumerThread
 from faust.types import TP
 from faust.utils.functional import consecutive_numbers
 
@@ -125,6 +146,11 @@ def check(faust_version: str | None = None, consumer: type = Consumer) -> None:
         if got != params:
             raise IncompatibleFaust(f"faust-streaming {found}: Consumer.{name}{got} changed "
                                     f"(expected {params})")
+    seek_wait = getattr(ConsumerThread, "seek_wait", None)
+    if seek_wait is None or tuple(inspect.signature(seek_wait).parameters) != ("self",
+                                                                              "partitions"):
+        raise IncompatibleFaust(f"faust-streaming {found}: AIOKafkaConsumerThread.seek_wait "
+                                "changed")
     for attr in ("_committed_offset", "_acked", "_acked_index", "_read_offset"):
         if attr not in inspect.getsource(vars(consumer).get("__init__", object)):
             raise IncompatibleFaust(f"faust-streaming {found}: Consumer.{attr} is gone")
@@ -191,8 +217,30 @@ async def perform_seek(self: Consumer) -> None:
     """Seek every stream partition to its committed offset, or to its log start if none.
 
     Records the offset sought as the partition's commit base (``_committed_offset``), so
-    :func:`new_offset` never commits past a message that was not processed.
+    :func:`new_offset` never commits past a message that was not processed. Invariant:
+    after the call, each partition's fetch position and commit base come from the same
+    call (see the module doc); a call cancelled midway still finishes.
     """
+    await asyncio.shield(_seek_alone(self))
+
+
+SEEK_LOCK = "_stream_app_seek_lock"
+
+
+def _seek_lock(self: Consumer) -> asyncio.Lock:
+    """The consumer's one lock around seeks (perform_seek, hole repairs)."""
+    lock: asyncio.Lock | None = self.__dict__.get(SEEK_LOCK)
+    if lock is None:
+        lock = self.__dict__[SEEK_LOCK] = asyncio.Lock()
+    return lock
+
+
+async def _seek_alone(self: Consumer) -> None:
+    async with _seek_lock(self):
+        await _seek_and_record_bases(self)
+
+
+async def _seek_and_record_bases(self: Consumer) -> None:
     committed: Mapping[Any, int | None] = await self.seek_to_committed()
     changelogs = self.app.tables.changelog_topics
     bases = {TP(tp.topic, tp.partition): offset for tp, offset in committed.items()
@@ -232,6 +280,97 @@ def new_offset(self: Consumer, tp: TP) -> int | None:
     del acked[:len(run)]
     self._acked_index[tp].difference_update(run)
     return run[-1] + 1
+
+
+HOLE_GRACE_SECONDS = 10.0
+"""How long a partition may stand still behind its log before it is fetched again."""
+HOLE_REPAIRS = 3
+"""Repairs per partition and base before a hole is taken for a gap in the log."""
+HOLES = "_stream_app_holes"
+_now = time.monotonic
+
+
+class Hole:
+    """A partition standing still at ``base`` in one generation, seen since ``since``."""
+
+    __slots__ = ("base", "generation", "repairs", "since")
+
+    def __init__(self, base: int | None, generation: int, since: float) -> None:
+        self.base, self.generation, self.since, self.repairs = base, generation, since, 0
+
+
+def repair_holes(self: Any) -> None:
+    """Re-fetch every stream partition that stands still behind its log (see the module
+    doc, patch 4); called once a second by a worker timer.
+
+    A partition stands still when, in one consumer generation with the flow running:
+    it has no commit base (the recovery's seek never ran: ``perform_seek`` again), or
+    its acked offsets start above the base (a hole at the head), or nothing is acked
+    while the log's end is beyond the base (a hole at the tail). A busy partition
+    commits, which moves its base, so it never qualifies.
+    """
+    app = self.app
+    if app.rebalancing or not app.flow_control.is_active():
+        return
+    changelogs = app.tables.changelog_topics
+    for tp in self.assignment():
+        if tp.topic in changelogs:
+            continue
+        base: int | None = self._committed_offset.get(tp)
+        if base is None or _stands_still(self, tp, base):
+            _notice_hole(self, tp, base)
+        else:
+            self.__dict__.get(HOLES, {}).pop(tp, None)
+
+
+def _stands_still(self: Consumer, tp: TP, base: int) -> bool:
+    acked = [offset for offset in self._acked.get(tp, ()) if offset >= base]
+    if acked:
+        return min(acked) > base
+    end = self.highwater(tp)
+    return end is not None and end > base
+
+
+def _notice_hole(self: Consumer, tp: TP, base: int | None) -> None:
+    """Schedule a re-fetch of ``tp`` once it stood still for the grace period."""
+    holes: dict[TP, Hole] = self.__dict__.setdefault(HOLES, {})
+    generation = self.app.consumer_generation_id
+    hole = holes.get(tp)
+    now = _now()
+    if hole is None or hole.base != base or hole.generation != generation:
+        holes[tp] = Hole(base, generation, now)
+        return
+    if now - hole.since < HOLE_GRACE_SECONDS * (hole.repairs + 1):
+        return
+    if hole.repairs >= HOLE_REPAIRS:
+        if hole.repairs == HOLE_REPAIRS:
+            logger.error("%s[%d]: nothing from offset %s on arrives after %d re-fetches; a "
+                         "gap in the log? The commit stays there", tp.topic, tp.partition,
+                         base, HOLE_REPAIRS)
+            hole.repairs += 1
+        return
+    hole.repairs += 1
+    hole.since = now
+    logger.warning("%s[%d] stands still at offset %s behind its log; fetching it again",
+                   tp.topic, tp.partition, base)
+    task = asyncio.ensure_future(_refetch(self, tp, base, generation))
+    self.__dict__.setdefault("_stream_app_refetches", set()).add(task)
+    task.add_done_callback(self.__dict__["_stream_app_refetches"].discard)
+
+
+async def _refetch(self: Consumer, tp: TP, base: int | None, generation: int) -> None:
+    """Seek ``tp`` back to ``base`` (no base: seek every partition, as a recovery does)
+    unless a rebalance or a commit got there first."""
+    if base is None:
+        await perform_seek(self)
+        return
+    async with _seek_lock(self):
+        if (self.app.consumer_generation_id == generation
+                and self._committed_offset.get(tp) == base and tp in self.assignment()):
+            try:
+                await cast(Any, self)._thread.seek_wait({tp: base})
+            except Exception as exc:  # a rebalance took it meanwhile: its recovery seeks
+                logger.warning("re-fetch of %s[%d] abandoned: %r", tp.topic, tp.partition, exc)
 
 
 # -- 5. no task per message ----------------------------------------------------------------

@@ -83,6 +83,9 @@ def test_the_read_offset_map_remembers_nothing() -> None:
 
 # -- 3. seek on assignment ------------------------------------------------------------
 
+TP0 = TP("in", 0)
+
+
 def test_partitions_without_a_commit_are_sought_to_their_log_start() -> None:
     fresh, zero, known = TP("in", 0), TP("in", 1), TP("in", 2)
     changelog = TP("app-history-changelog", 0)
@@ -106,9 +109,72 @@ def test_partitions_without_a_commit_are_sought_to_their_log_start() -> None:
     assert dict(consumer._committed_offset) == {fresh: 5, zero: 0, known: 57}
 
 
-# -- 4. commit only a contiguous run from the base ------------------------------------
+class SlowBroker:
+    """A consumer's view of the broker for seeks: ``seek_to_committed`` reads the
+    committed offset and seeks to it, like aiokafka's, then waits for its call's answer
+    (the reply crossing back from the consumer thread) before returning."""
 
-TP0 = TP("in", 0)
+    def __init__(self, committed: int) -> None:
+        self.committed = committed
+        self.position: int | None = None
+        self.answers = [asyncio.Event(), asyncio.Event()]
+        self.inside = asyncio.Event()
+        self.calls = 0
+
+    def consumer(self) -> Any:
+        consumer = consumer_double()
+
+        async def seek_to_committed() -> dict[TP, int]:
+            answer = self.answers[self.calls]
+            self.calls += 1
+            offset = self.position = self.committed
+            self.inside.set()
+            await answer.wait()
+            return {TP0: offset}
+
+        consumer.seek_to_committed = seek_to_committed
+        return consumer
+
+
+def test_concurrent_seeks_leave_position_and_base_from_the_same_call() -> None:
+    """The fetch loop's seek and the recovery's interleaved: the partition ended at the
+    newer committed offset with the older one as its base, never committed again, and
+    (idle) never counted as caught up — the watermarks stalled."""
+    async def run() -> None:
+        broker = SlowBroker(committed=40)
+        consumer = broker.consumer()
+        first = asyncio.ensure_future(Consumer.perform_seek(consumer))  # the fetch loop
+        await broker.inside.wait()
+        broker.committed = 60  # the group commits meanwhile
+        second = asyncio.ensure_future(Consumer.perform_seek(consumer))  # the recovery
+        for _ in range(5):
+            await asyncio.sleep(0)
+        broker.answers[1].set()  # the newer call's reply comes back first
+        for _ in range(5):
+            await asyncio.sleep(0)
+        broker.answers[0].set()
+        await asyncio.gather(first, second)
+        assert broker.position == consumer._committed_offset[TP0] == 60
+
+    asyncio.run(run())
+
+
+def test_a_cancelled_seek_still_records_its_base() -> None:
+    async def run() -> None:
+        broker = SlowBroker(committed=40)
+        consumer = broker.consumer()
+        seeking = asyncio.ensure_future(Consumer.perform_seek(consumer))
+        await broker.inside.wait()
+        seeking.cancel()
+        broker.answers[0].set()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert broker.position == consumer._committed_offset[TP0] == 40
+
+    asyncio.run(run())
+
+
+# -- 4. commit only a contiguous run from the base ------------------------------------
 
 
 def new_offset(base: int | None, acked: list[int]) -> tuple[int | None, list[int]]:
@@ -188,6 +254,133 @@ def test_writes_for_a_lost_partition_or_during_a_rebalance_are_refused(
     partitions = keyed_partitions(assigned, flow_active)
     with pytest.raises(PartitionLost), partitions.writing(2):
         pytest.fail("the write ran")
+
+
+class HoleClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def hole_double(base: int | None, acked: list[int], end: int = 200
+                ) -> tuple[Any, list[dict[TP, int]]]:
+    consumer = consumer_double({TP0: base} if base is not None else {})
+    consumer._acked[TP0] = list(acked)
+    consumer._acked_index[TP0] = set(acked)
+    consumer.app.rebalancing = False
+    sought: list[dict[TP, int]] = []
+
+    async def seek_wait(partitions: dict[TP, int]) -> None:
+        sought.append(dict(partitions))
+
+    consumer._thread = SimpleNamespace(seek_wait=seek_wait)
+    consumer.assignment = lambda: {TP0, TP("app-history-changelog", 0)}
+    consumer.highwater = lambda tp: end
+    return consumer, sought
+
+
+async def check_holes(consumer: Any, clock: HoleClock, seconds: float) -> None:
+    clock.now += seconds
+    faust_compat.repair_holes(consumer)
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+def test_a_hole_at_the_head_is_fetched_again_from_the_base(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offsets 100..109 never reached an agent (acks start at 110): without the repair
+    the commit stays at 100 for good and the messages in the hole are never processed."""
+    clock = HoleClock()
+    monkeypatch.setattr(faust_compat, "_now", clock)
+
+    async def run() -> None:
+        consumer, sought = hole_double(100, list(range(110, 120)))
+        assert Consumer._new_offset(consumer, TP0) is None
+        await check_holes(consumer, clock, 0)
+        await check_holes(consumer, clock, faust_compat.HOLE_GRACE_SECONDS - 1)
+        assert sought == [], "a hole younger than the grace period may still close"
+        await check_holes(consumer, clock, 2)
+        assert sought == [{TP0: 100}]
+        await check_holes(consumer, clock, 1)
+        assert sought == [{TP0: 100}], "one re-fetch per grace period"
+
+    asyncio.run(run())
+
+
+def test_a_hole_at_the_tail_is_fetched_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing acked, the log ends at 200, the base stays at 150: the tail never came."""
+    clock = HoleClock()
+    monkeypatch.setattr(faust_compat, "_now", clock)
+
+    async def run() -> None:
+        consumer, sought = hole_double(150, [], end=200)
+        await check_holes(consumer, clock, 0)
+        await check_holes(consumer, clock, faust_compat.HOLE_GRACE_SECONDS + 1)
+        assert sought == [{TP0: 150}]
+
+        caught_up, idle = hole_double(200, [], end=200)
+        await check_holes(caught_up, clock, 0)
+        await check_holes(caught_up, clock, 60)
+        assert idle == []
+
+    asyncio.run(run())
+
+
+def test_a_partition_without_a_base_is_sought_as_a_recovery_would(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recovery's seek never ran (no base): no commit, and the input never counts as
+    caught up, so the join decides nothing."""
+    clock = HoleClock()
+    monkeypatch.setattr(faust_compat, "_now", clock)
+
+    async def run() -> None:
+        consumer, _ = hole_double(None, [])
+
+        async def seek_to_committed() -> dict[TP, int]:
+            return {TP0: 100}
+
+        consumer.seek_to_committed = seek_to_committed
+        await check_holes(consumer, clock, 0)
+        await check_holes(consumer, clock, faust_compat.HOLE_GRACE_SECONDS + 1)
+        assert consumer._committed_offset[TP0] == 100
+
+    asyncio.run(run())
+
+
+def test_no_refetch_for_a_closing_hole_a_new_generation_or_a_moving_base(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = HoleClock()
+    monkeypatch.setattr(faust_compat, "_now", clock)
+
+    async def run() -> None:
+        consumer, sought = hole_double(100, [101, 102])
+        await check_holes(consumer, clock, 0)
+        consumer.app.consumer_generation_id = 2  # a rebalance: its recovery seeks
+        await check_holes(consumer, clock, 60)
+        consumer._committed_offset[TP0] = 103  # committed meanwhile
+        consumer._acked[TP0] = [103, 104]
+        await check_holes(consumer, clock, 60)
+        await check_holes(consumer, clock, 60)
+        assert sought == []
+
+    asyncio.run(run())
+
+
+def test_a_gap_in_the_log_is_left_after_a_few_refetches(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    clock = HoleClock()
+    monkeypatch.setattr(faust_compat, "_now", clock)
+
+    async def run() -> None:
+        consumer, sought = hole_double(100, [105])
+        for _ in range(20):
+            await check_holes(consumer, clock, 30)
+        assert len(sought) == faust_compat.HOLE_REPAIRS
+
+    asyncio.run(run())
+    assert sum("after 3 re-fetches" in r.getMessage() for r in caplog.records) == 1
 
 
 # -- 5. no task per message ----------------------------------------------------------------
