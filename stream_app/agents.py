@@ -27,9 +27,10 @@ from . import faust_compat
 from .app import Wiring
 from .batches import PartitionLost, Step, durably, process
 from .counters import CounterStore
-from .delivery import Outbox
+from .delivery import Outbox, Sender
 from .intake import Intake, Message
 from .join import Join
+from .order import GAP_REFETCHES, GapRepairs, InOrder
 from .progress import PROGRESS_INTERVAL, InputPartition, IntakeProgress, Watermarks
 from .records import Progress, encode_keyed
 from .settings import Settings
@@ -58,37 +59,76 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     history = faust_compat.KeyedTable(wiring.history, partitions)
     pending = faust_compat.KeyedTable(wiring.pending, partitions)
     join = Join(settings, wiring.names, store, history, pending, watermarks, partitions)
+    producer = Sender(app.producer, lambda: faust_compat.kafka_producer(app.producer))
 
     async def send_changes() -> None:
         """The tables' changelog records of every write so far, acknowledged."""
         for table in (history, pending):
-            await table.send_changes(app.producer)
+            await table.send_changes(producer)
 
     input_topics = {t for t, _ in inputs}
 
     def batched(step: Step, name: str, tracks_progress: bool) -> Any:
+        order: InOrder[TP] = InOrder(lambda tp: faust_compat.processed_base(app, tp))
+        repairs = GapRepairs()
+
         async def agent(stream: Stream[Any]) -> None:
             async for events in stream.noack_take(BATCH_SIZE, within=BATCH_WITHIN_SECONDS):
-                # A message fetched before a rebalance may belong to a partition this
-                # worker lost: processing it would write another owner's state (its acks
-                # are refused anyway, so the owner processes it).
-                generation = app.consumer_generation_id
-                messages = [event.message for event in events
-                            if event.message.generation_id in (None, generation)]
+                messages, done = admit(order, repairs, events)
                 if messages:
                     try:
-                        await process(app.producer, step, messages, intake.dead_letter)
+                        await process(producer, step, messages, intake.dead_letter)
                     except PartitionLost as lost:
                         logger.info("abandoning a batch unacked: %s", lost)
+                        order.forget()
                         continue
                 if tracks_progress:
                     for m in messages:
                         progress.delivered(InputPartition(m.topic, m.partition), m.offset,
                                            m.timestamp)
-                for event in events:
+                for event in done:
                     await stream.ack(event)
         agent.__name__ = agent.__qualname__ = name
         return agent
+
+    def admit(order: InOrder[TP], repairs: GapRepairs, events: Sequence[Any]
+              ) -> tuple[list[Message], list[Any]]:
+        """The messages to process now, in order (``order.py``), and the events to ack:
+        those and the ones processed before in this consumer generation."""
+        # A message fetched before a rebalance may belong to a partition this worker
+        # lost: processing it would write another owner's state (its acks are refused
+        # anyway, so the owner processes it).
+        generation = app.consumer_generation_id
+        messages, done = [], []
+        for event in events:
+            m = event.message
+            if m.generation_id not in (None, generation):
+                continue
+            tp = m.tp
+            verdict = order.admit(generation, tp, m.offset)
+            if verdict == "gap" and on_gap(order, repairs, tp, m.offset, generation):
+                verdict = order.admit(generation, tp, m.offset)
+            if verdict != "gap":
+                done.append(event)
+                if verdict == "next":
+                    messages.append(m)
+        return messages, done
+
+    def on_gap(order: InOrder[TP], repairs: GapRepairs, tp: TP, offset: int, generation: int
+               ) -> bool:
+        """Fetch ``tp`` again from its missing offset; True if the gap is to be skipped."""
+        missing = order.expected(tp)
+        action = repairs.on_gap(tp, missing, time.monotonic())
+        if action == "refetch":
+            logger.warning("%s[%d]: offset %d arrived before %s; fetching from there again",
+                           tp.topic, tp.partition, offset, missing)
+            faust_compat.schedule_refetch(app.consumer, tp, missing, generation)
+        elif action == "skip":
+            logger.error("%s[%d]: offsets %s to %d never arrived after %d re-fetches; taking "
+                         "them for a gap in the log", tp.topic, tp.partition, missing,
+                         offset - 1, GAP_REFETCHES)
+            order.skip_to(tp, offset)
+        return action == "skip"
 
     async def contacts(outbox: Outbox, messages: Sequence[Message]) -> None:
         await join.on_records(outbox, messages)
@@ -157,7 +197,7 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
             for partition in range(settings.partitions):
                 await outbox.send(wiring.names.keyed, None, record, partition=partition)
 
-        await durably(app.producer, emit)
+        await durably(producer, emit)
         last.update(marks=marks, at=tick)
 
     async def prune_idle() -> None:

@@ -87,10 +87,12 @@ from faust.sensors.monitor import Monitor
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread as ConsumerThread
+from faust.transport.drivers.aiokafka import Producer as KafkaProducer
 from faust.types import TP
 from faust.utils.functional import consecutive_numbers
 
 from .batches import PartitionLost
+from .delivery import KafkaBatches, Producer, Record
 from .topics import KeyedPartitioner
 
 logger = logging.getLogger(__name__)
@@ -146,6 +148,9 @@ def check(faust_version: str | None = None, consumer: type = Consumer) -> None:
         if got != params:
             raise IncompatibleFaust(f"faust-streaming {found}: Consumer.{name}{got} changed "
                                     f"(expected {params})")
+    if tuple(inspect.signature(KafkaProducer._ensure_producer).parameters) != ("self",):
+        raise IncompatibleFaust(f"faust-streaming {found}: the aiokafka Producer's "
+                                "_ensure_producer changed")
     seek_wait = getattr(ConsumerThread, "seek_wait", None)
     if seek_wait is None or tuple(inspect.signature(seek_wait).parameters) != ("self",
                                                                               "partitions"):
@@ -353,22 +358,33 @@ def _notice_hole(self: Consumer, tp: TP, base: int | None) -> None:
     hole.since = now
     logger.warning("%s[%d] stands still at offset %s behind its log; fetching it again",
                    tp.topic, tp.partition, base)
-    task = asyncio.ensure_future(_refetch(self, tp, base, generation))
-    self.__dict__.setdefault("_stream_app_refetches", set()).add(task)
-    task.add_done_callback(self.__dict__["_stream_app_refetches"].discard)
+    schedule_refetch(self, tp, base, generation,
+                     lambda: self._committed_offset.get(tp) == base)
 
 
-async def _refetch(self: Consumer, tp: TP, base: int | None, generation: int) -> None:
-    """Seek ``tp`` back to ``base`` (no base: seek every partition, as a recovery does)
-    unless a rebalance or a commit got there first."""
-    if base is None:
+def schedule_refetch(self: Any, tp: TP, offset: int | None, generation: int | None,
+                     still: Callable[[], bool] = lambda: True) -> None:
+    """Seek ``tp`` back to ``offset`` soon, in a task of its own (the caller may be the
+    agent whose stream the seek feeds; see :func:`refetch`)."""
+    task = asyncio.ensure_future(refetch(self, tp, offset, generation, still))
+    tasks: set[asyncio.Future[None]] = self.__dict__.setdefault("_stream_app_refetches", set())
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def refetch(self: Consumer, tp: TP, offset: int | None, generation: int | None,
+                  still: Callable[[], bool] = lambda: True) -> None:
+    """Seek ``tp`` back to ``offset`` through the consumer thread, under the seek lock,
+    unless a rebalance got there first or ``still()`` no longer holds; no offset: seek
+    every partition, as a recovery does."""
+    if offset is None:
         await perform_seek(self)
         return
     async with _seek_lock(self):
-        if (self.app.consumer_generation_id == generation
-                and self._committed_offset.get(tp) == base and tp in self.assignment()):
+        if (self.app.consumer_generation_id == generation and tp in self.assignment()
+                and still()):
             try:
-                await cast(Any, self)._thread.seek_wait({tp: base})
+                await cast(Any, self)._thread.seek_wait({tp: offset})
             except Exception as exc:  # a rebalance took it meanwhile: its recovery seeks
                 logger.warning("re-fetch of %s[%d] abandoned: %r", tp.topic, tp.partition, exc)
 
@@ -627,7 +643,7 @@ class KeyedTable(MutableMapping[bytes, Any]):
     def items(self) -> Any:
         return self.table.items()
 
-    async def send_changes(self, producer: Any) -> None:
+    async def send_changes(self, producer: Producer) -> None:
         """Send the changelog records of every write so far and wait for the broker.
 
         On failure the records not superseded by a newer write go back to
@@ -637,18 +653,23 @@ class KeyedTable(MutableMapping[bytes, Any]):
             if not changes:
                 return
             topic = self.table.changelog_topic.get_topic_name()
+            by_partition: dict[int, list[Record]] = {}
+            for key, (partition, raw) in changes.items():
+                by_partition.setdefault(partition, []).append(Record(key, raw))
             try:
-                futures = [await producer.send(topic, key, raw, partition, None, None)
-                           for key, (partition, raw) in changes.items()]
-                sent = await asyncio.gather(*futures)
+                sent = {partition: await producer.send_records(topic, partition, records)
+                        for partition, records in by_partition.items()}
+                newest = dict(zip(sent, await asyncio.gather(*sent.values()), strict=True))
             except BaseException:
                 for key, change in changes.items():
                     self.unsent.setdefault(key, change)
                 raise
-            newest: dict[int, int] = {}
-            for metadata in sent:
-                newest[metadata.partition] = max(metadata.offset,
-                                                 newest.get(metadata.partition, -1))
             for partition, offset in newest.items():
                 if self.partitions.still_writable(partition):
                     self.table.data.set_persisted_offset(TP(topic, partition), offset)
+
+
+def kafka_producer(producer: Any) -> KafkaBatches:
+    """The aiokafka producer behind Faust's (``delivery.Sender`` sends batches with it;
+    Faust's own ``send`` takes one record at a time)."""
+    return cast(KafkaBatches, producer._ensure_producer())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -16,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stream_app import faust_compat
+from stream_app.delivery import Record
 from stream_app.topics import KeyedPartitioner
 
 faust_compat.install()
@@ -568,6 +570,16 @@ class FakeProducer:
         future = asyncio.get_running_loop().create_future()
         future.set_result(SimpleNamespace(partition=partition, offset=len(self.sent) * 10))
         return future
+
+    async def send_records(self, topic: str, partition: int, records: Sequence[Record]) -> Any:
+        """Each record as if sent alone; resolves to the last one's offset."""
+        futures = [await self.send(topic, r.key or b"", r.value, partition, None, None)
+                   for r in records]
+        return _last(futures)
+
+
+async def _last(futures: list[Any]) -> int:
+    return int((await asyncio.gather(*futures))[-1].offset)
 
 
 def owned_keyed_table(tmp_path: Path) -> tuple[Any, Any, Any, FakeProducer]:
