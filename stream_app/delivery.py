@@ -5,16 +5,19 @@ is acknowledged by the broker: :meth:`Outbox.delivered` awaits each delivery fut
 raises if any failed, so a send that fails around a rebalance or an outage can never
 be committed over silently (the batch is retried instead; every effect is idempotent).
 
-Records for a known partition (keyed records, changelog rows, progress) go out as whole
-record batches, one delivery future per batch (:class:`Sender`), instead of one send and
-one future per record: the per-record path was a tenth of the worker's CPU.
+Records for a known partition (keyed records, changelog rows, progress, and outcome
+records, whose partition is their key's) go out as whole record batches, one delivery
+future per batch (:class:`Sender`), instead of one send and one future per record: the
+per-record path was a tenth of the worker's CPU.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Generator, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
+
+from .topics import kafka_partition
 
 Headers = list[tuple[str, bytes]]
 
@@ -42,6 +45,10 @@ class Producer(Protocol):
         offset."""
         ...
 
+    async def partition_for(self, topic: str, key: bytes) -> int:
+        """The partition the producer's default partitioner gives ``key``."""
+        ...
+
 
 class KafkaBatches(Protocol):
     """The part of aiokafka's producer that sends whole record batches."""
@@ -49,6 +56,8 @@ class KafkaBatches(Protocol):
     def create_batch(self) -> Any: ...
 
     async def send_batch(self, batch: Any, topic: str, *, partition: int) -> Any: ...
+
+    async def partitions_for(self, topic: str) -> set[int]: ...
 
 
 class Sender:
@@ -88,6 +97,11 @@ class Sender:
         return LastOffset(sent)
 
 
+    async def partition_for(self, topic: str, key: bytes) -> int:
+        partitions = await self.kafka().partitions_for(topic)
+        return kafka_partition(key, len(partitions))
+
+
 def _append(batch: Any, record: Record) -> bool:
     """Add ``record`` to ``batch``; False if the batch is full (it always takes one)."""
     return batch.append(timestamp=None, key=record.key, value=record.value,
@@ -118,9 +132,11 @@ class LastOffset:
 class Outbox:
     """The records one batch sends; ``delivered()`` before the batch is acked.
 
-    Records for an explicit partition are collected and sent as record batches by
-    ``delivered()``, in the order they were given; the others are handed to the producer
-    at once. A batch that fails before ``delivered()`` sends none of its collected ones.
+    Records with a key or an explicit partition are collected and sent as record batches
+    by ``delivered()``, in the order they were given, to the partition given or the one
+    the producer's default partitioner would choose for the key; records with neither
+    are handed to the producer at once. A batch that fails before ``delivered()`` sends
+    none of its collected ones.
     """
 
     def __init__(self, producer: Producer) -> None:
@@ -132,12 +148,13 @@ class Outbox:
                    partition: int | None = None,
                    headers: Headers | None = None) -> None:
         """Send a record (partitioned by key unless ``partition``)."""
-        if partition is None:
+        if partition is None and key is None:
             self.pending.append(await self.producer.send(topic, key, value, None, None,
                                                          headers))
-        else:
-            self.collected.setdefault((topic, partition), []).append(
-                Record(key, value, headers))
+            return
+        if partition is None:
+            partition = await self.producer.partition_for(topic, cast(bytes, key))
+        self.collected.setdefault((topic, partition), []).append(Record(key, value, headers))
 
     async def delivered(self) -> None:
         """Wait until the broker acknowledged every record; raise the first failure."""

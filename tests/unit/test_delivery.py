@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBatch
 
@@ -22,6 +23,9 @@ class Broker:
         self.batches = 0
         self.fail: Exception | None = None
         self.single: list[tuple[str, bytes | None]] = []
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0, 1, 2}
 
     def create_batch(self) -> BatchBuilder:
         return BatchBuilder(self.batch_size, 0, is_transactional=0)
@@ -92,18 +96,21 @@ def test_a_failed_batch_fails_the_delivery() -> None:
         asyncio.run(run())
 
 
-def test_the_outbox_sends_partitioned_records_at_delivery_and_others_at_once() -> None:
+def test_the_outbox_sends_records_with_a_partition_or_key_at_delivery() -> None:
     broker = Broker()
     outbox = Outbox(Sender(broker, lambda: broker))
+    by_key = DefaultPartitioner()(b"env", [0, 1, 2], [0, 1, 2])
 
     async def run() -> None:
         await outbox.send("keyed", b"a", b"1", partition=2, headers=[("origin", b"x")])
         await outbox.send("outcomes", b"env", b"o")
+        await outbox.send("dlq", None, b"no key")
         await outbox.send("keyed", b"b", b"2", partition=2)
         assert broker.logs == {}, "collected until delivered()"
-        assert broker.single == [("outcomes", b"o")]
+        assert broker.single == [("dlq", b"no key")], "no key, no partition: sent at once"
         await outbox.delivered()
 
     asyncio.run(run())
-    assert broker.logs == {("keyed", 2): [(b"a", b"1"), (b"b", b"2")]}
-    assert broker.batches == 1
+    assert broker.logs == {("keyed", 2): [(b"a", b"1"), (b"b", b"2")],
+                           ("outcomes", by_key): [(b"env", b"o")]}
+    assert broker.batches == 2

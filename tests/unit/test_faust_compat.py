@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from stream_app import faust_compat
 from stream_app.delivery import Record
-from stream_app.topics import KeyedPartitioner
 
 faust_compat.install()
 
@@ -493,23 +492,6 @@ def test_a_changed_monitor_hook_is_refused(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 # -- the join's partitioner and table reads --------------------------------------------------
-
-@given(st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=50))
-def test_a_cached_keyed_partition_is_the_producers_choice(keys: list[bytes]) -> None:
-    from aiokafka.partitioner import DefaultPartitioner
-
-    partition_of = KeyedPartitioner(6)
-    for key in keys + keys:  # the second time from the cache
-        assert partition_of(key) == DefaultPartitioner()(key, list(range(6)), list(range(6)))
-
-
-def test_the_partition_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(KeyedPartitioner, "CACHED", 3)
-    partition_of = KeyedPartitioner(4)
-    for n in range(10):
-        partition_of(f"env\x1f+{n}".encode())
-        assert len(partition_of.cache) <= 3
-
 
 def rocksdb_table(tmp_path: Path) -> tuple[Any, Any]:
     import faust
