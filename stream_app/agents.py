@@ -2,9 +2,10 @@
 
 Every agent takes batches with ``noack_take`` and acks a batch only after
 :func:`batches.process` returned, i.e. once every effect of every message is durable
-(Redis scripts returned, records acknowledged by the broker) or the message was
-dead-lettered. A crash therefore replays at most the unacked tail, and every step is
-idempotent under replay. Agent ``concurrency`` stays 1 (faust-streaming #606).
+(Redis scripts returned, records acknowledged by the broker, the tables' changelog
+records of the contacts step too) or the message was dead-lettered. A crash therefore
+replays at most the unacked tail, and every step is idempotent under replay. Agent
+``concurrency`` stays 1 (faust-streaming #606).
 
 Only then does the intake count a message as delivered for its partition's watermark;
 a timer sends the watermarks to every keyed partition (``progress.py``), and the join
@@ -13,6 +14,7 @@ decides when they pass a callback's cutoff.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -25,9 +27,10 @@ from . import faust_compat
 from .app import Wiring
 from .batches import PartitionLost, Step, durably, process
 from .counters import CounterStore
-from .delivery import Outbox
+from .delivery import Outbox, Sender
 from .intake import Intake, Message
 from .join import Join
+from .order import GAP_REFETCHES, GapRepairs, InOrder
 from .progress import PROGRESS_INTERVAL, InputPartition, IntakeProgress, Watermarks
 from .records import Progress, encode_keyed
 from .settings import Settings
@@ -40,6 +43,7 @@ BATCH_WITHIN_SECONDS = 0.05
 HEARTBEAT_SECONDS = 1.0
 """Progress is re-sent at least this often, so a restarted join hears it soon."""
 PRUNE_EVERY_SECONDS = 300.0
+REVOCATION_SEND_SECONDS = 10.0
 HOLE_CHECK_SECONDS = 1.0
 """How often partitions standing still behind their log are looked for (faust_compat)."""
 
@@ -48,41 +52,87 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
              inputs: Sequence[tuple[str, int]]) -> Join:
     """Attach the agents and timers to the app; return the join (for its state)."""
     app = wiring.app
-    intake = Intake(wiring.names, store)
+    partitions = faust_compat.KeyedPartitions(app, wiring.names.keyed, settings.partitions)
+    intake = Intake(wiring.names, store, partitions.of)
     progress = IntakeProgress(settings.timestamp_disorder_seconds)
     watermarks = Watermarks(InputPartition(t, p) for t, p in inputs)
-    join = Join(settings, wiring.names, store, wiring.history, wiring.pending, watermarks,
-                faust_compat.KeyedPartitions(app, wiring.names.keyed, settings.partitions))
-    tables = (wiring.history, wiring.pending)
+    history = faust_compat.KeyedTable(wiring.history, partitions)
+    pending = faust_compat.KeyedTable(wiring.pending, partitions)
+    join = Join(settings, wiring.names, store, history, pending, watermarks, partitions)
+    producer = Sender(app.producer, lambda: faust_compat.kafka_producer(app.producer))
+
+    async def send_changes() -> None:
+        """The tables' changelog records of every write so far, acknowledged."""
+        for table in (history, pending):
+            await table.send_changes(producer)
+
     input_topics = {t for t, _ in inputs}
 
     def batched(step: Step, name: str, tracks_progress: bool) -> Any:
+        order: InOrder[TP] = InOrder(lambda tp: faust_compat.processed_base(app, tp))
+        repairs = GapRepairs()
+
         async def agent(stream: Stream[Any]) -> None:
             async for events in stream.noack_take(BATCH_SIZE, within=BATCH_WITHIN_SECONDS):
-                # A message fetched before a rebalance may belong to a partition this
-                # worker lost: processing it would write another owner's state (its acks
-                # are refused anyway, so the owner processes it).
-                generation = app.consumer_generation_id
-                messages = [event.message for event in events
-                            if event.message.generation_id in (None, generation)]
+                messages, done = admit(order, repairs, events)
                 if messages:
                     try:
-                        await process(app.producer, step, messages, intake.dead_letter)
+                        await process(producer, step, messages, intake.dead_letter)
                     except PartitionLost as lost:
                         logger.info("abandoning a batch unacked: %s", lost)
+                        order.forget()
                         continue
                 if tracks_progress:
                     for m in messages:
                         progress.delivered(InputPartition(m.topic, m.partition), m.offset,
                                            m.timestamp)
-                for event in events:
+                for event in done:
                     await stream.ack(event)
         agent.__name__ = agent.__qualname__ = name
         return agent
 
+    def admit(order: InOrder[TP], repairs: GapRepairs, events: Sequence[Any]
+              ) -> tuple[list[Message], list[Any]]:
+        """The messages to process now, in order (``order.py``), and the events to ack:
+        those and the ones processed before in this consumer generation."""
+        # A message fetched before a rebalance may belong to a partition this worker
+        # lost: processing it would write another owner's state (its acks are refused
+        # anyway, so the owner processes it).
+        generation = app.consumer_generation_id
+        messages, done = [], []
+        for event in events:
+            m = event.message
+            if m.generation_id not in (None, generation):
+                continue
+            tp = m.tp
+            verdict = order.admit(generation, tp, m.offset)
+            if verdict == "gap" and on_gap(order, repairs, tp, m.offset, generation):
+                verdict = order.admit(generation, tp, m.offset)
+            if verdict != "gap":
+                done.append(event)
+                if verdict == "next":
+                    messages.append(m)
+        return messages, done
+
+    def on_gap(order: InOrder[TP], repairs: GapRepairs, tp: TP, offset: int, generation: int
+               ) -> bool:
+        """Fetch ``tp`` again from its missing offset; True if the gap is to be skipped."""
+        missing = order.expected(tp)
+        action = repairs.on_gap(tp, missing, time.monotonic())
+        if action == "refetch":
+            logger.warning("%s[%d]: offset %d arrived before %s; fetching from there again",
+                           tp.topic, tp.partition, offset, missing)
+            faust_compat.schedule_refetch(app.consumer, tp, missing, generation)
+        elif action == "skip":
+            logger.error("%s[%d]: offsets %s to %d never arrived after %d re-fetches; taking "
+                         "them for a gap in the log", tp.topic, tp.partition, missing,
+                         offset - 1, GAP_REFETCHES)
+            order.skip_to(tp, offset)
+        return action == "skip"
+
     async def contacts(outbox: Outbox, messages: Sequence[Message]) -> None:
-        await faust_compat.know_changelogs(app, tables)
         await join.on_records(outbox, messages)
+        await send_changes()
 
     app.agent(wiring.outbound, name="intake-outbound", concurrency=1)(
         batched(intake.outbound, "intake_outbound", True))
@@ -96,10 +146,22 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     last: dict[str, Any] = {"marks": None, "at": 0.0}
     end_offsets = EndOffsets(settings)
 
-    async def close_end_offsets(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    async def before_shutdown(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Unsent table changes are not sent here: the batch that made them is unacked and
+        # is replayed (rewriting them) by whoever owns its partitions next; a send that
+        # waited here could keep a stopping worker in its group, holding its partitions.
         await end_offsets.close()
 
-    app.on_before_shutdown.connect(close_end_offsets)
+    async def before_revocation(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Before the partitions go to their next owner, which recovers from the changelog;
+        # bounded, for the same reason (the unacked batch is replayed anyway).
+        try:
+            await asyncio.wait_for(send_changes(), REVOCATION_SEND_SECONDS)
+        except Exception as exc:
+            logger.warning("table changes not sent before the revocation: %r", exc)
+
+    app.on_before_shutdown.connect(before_shutdown)
+    app.on_partitions_revoked.connect(before_revocation)
 
     async def send_progress() -> None:
         if app.rebalancing or app.in_recovery:
@@ -135,13 +197,13 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
             for partition in range(settings.partitions):
                 await outbox.send(wiring.names.keyed, None, record, partition=partition)
 
-        await durably(app.producer, emit)
+        await durably(producer, emit)
         last.update(marks=marks, at=tick)
 
     async def prune_idle() -> None:
         if not (app.rebalancing or app.in_recovery):
-            await faust_compat.know_changelogs(app, tables)
             logger.info("pruned %d idle contacts", join.prune_idle())
+            await send_changes()
 
     async def repair_holes() -> None:
         faust_compat.repair_holes(app.consumer)

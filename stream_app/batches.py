@@ -60,6 +60,8 @@ async def process(producer: Producer, step: Step, messages: Sequence[Message],
         raise
     except Exception as exc:
         if len(messages) > 1:
+            logger.warning("re-running a batch of %d one message at a time after %s: %s",
+                           len(messages), type(exc).__name__, exc)
             for message in messages:
                 await process(producer, step, [message], dead_letter)
             return

@@ -5,14 +5,21 @@ CPU time per event is read from each process's own counters (``/proc/PID/stat``)
 busy shared machine changes events/s far more than it changes the ratios:
 
 1. **plain aiokafka** consumer + ``orjson.loads`` (in this process);
-2. **bare Faust agent** that only decodes the events (``bench_bare.py``, a child);
+2. **bare Faust agent** that only decodes the events (``bench_bare.py``, a child), stock
+   and with this project's ``faust_compat`` patches and event loop (what one pass through
+   Faust costs the worker);
 3. **the worker** end to end (intake → keyed topic → join → Redis), a child
    ``stream-app worker`` on fresh topics and a fresh consumer group;
 4. **end to end latency**: probe callbacks produced under a steady background load,
    each timed until the reader's ``total_callbacks_received`` shows it;
 5. **the reader**: a 366-day range, concurrent clients for a few seconds;
 6. **restart**: the worker stopped and started again on its data directory, timed until
-   a new callback is counted (table recovery and the group join included).
+   a new callback is counted (table recovery and the group join included);
+7. **scale-out**: the workload on twice the partitions, consumed by one worker and then
+   by two (each must be given half the partitions); CPU per event summed over the
+   workers, the growth from one to two reported;
+8. **state** (``--state-contacts N``): a worker filled with one outbound call for each
+   of N contacts; its RSS, its data directory, and its restart as in 6.
 
 Nothing here asserts a figure; ``tests/test_bench.py`` runs it at a tiny size so it cannot
 rot. Needs Kafka and Redis (``stream-app services up``); starts everything else itself.
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -34,6 +42,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -58,6 +67,9 @@ class BenchConfig:
     reader_seconds: float = 10.0
     probes: int = 100
     background_rate: float = 2000.0
+    state_contacts: int = 0
+    """If > 0: also fill a worker with one outbound call for each of this many contacts,
+    report its RSS and data directory, and time its restart (``make bench``: 1M)."""
 
 
 @dataclass
@@ -69,10 +81,13 @@ class Figures:
     events: int = 0
     aiokafka: dict[str, float] = field(default_factory=dict)
     bare_faust: dict[str, float] = field(default_factory=dict)
+    bare_faust_patched: dict[str, float] = field(default_factory=dict)
     worker: dict[str, float] = field(default_factory=dict)
     end_to_end: dict[str, float] = field(default_factory=dict)
     reader: dict[str, float] = field(default_factory=dict)
     restart: dict[str, float] = field(default_factory=dict)
+    scale_out: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, float] = field(default_factory=dict)
 
 
 class Progress:
@@ -196,11 +211,13 @@ start-up (imports, group join) is not in the figure."""
 
 
 async def bare_faust(bootstrap: str, topics: Topics, expected: int, workdir: Path,
-                     progress: Progress) -> dict[str, float]:
+                     progress: Progress, patched: bool = False) -> dict[str, float]:
+    what = "bare Faust agent" + (" (patched)" if patched else "")
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "stream_app.bench_bare", bootstrap,
-        f"bench-bare-{uuid.uuid4().hex[:8]}", str(expected), str(workdir / "bare"),
-        *topics.as_kinds().values(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        sys.executable, "-m", "stream_app.bench_bare", *(["--patched"] if patched else []),
+        bootstrap, f"bench-bare-{uuid.uuid4().hex[:8]}", str(expected),
+        str(workdir / f"bare-{patched}"), *topics.as_kinds().values(),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert child.stdout is not None
     try:
         start: tuple[int, float, float] | None = None
@@ -211,7 +228,7 @@ async def bare_faust(bootstrap: str, topics: Topics, expected: int, workdir: Pat
                 raise RuntimeError("bench: the bare Faust agent exited early")
             if line.startswith(b"count "):
                 count = int(line.split()[1])
-                progress("bare Faust agent", count, expected)
+                progress(what, count, expected)
                 if start is None and count >= expected * WARM_FRACTION:
                     start = (count, time.perf_counter(), cpu_seconds(child.pid))
         assert start is not None
@@ -233,8 +250,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def consumed(port: int) -> int:
-    """Events the worker's intake has consumed so far (its ``/metrics``)."""
+async def metric(port: int, sample: str) -> int:
+    """The sum of a worker's ``/metrics`` samples starting with ``sample`` (0 if it does
+    not answer yet)."""
     import aiohttp
 
     try:
@@ -244,7 +262,12 @@ async def consumed(port: int) -> int:
     except aiohttp.ClientError:
         return 0
     return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith("callback_stats_events_consumed_total{")))
+                   if line.startswith(sample)))
+
+
+async def consumed(port: int) -> int:
+    """Events the worker's intake has consumed so far."""
+    return await metric(port, "callback_stats_events_consumed_total{")
 
 
 async def decided(store: CounterStore, environments: list[str], days: list[str]) -> int:
@@ -256,8 +279,9 @@ async def decided(store: CounterStore, environments: list[str], days: list[str])
     return total
 
 
-async def worker_run(worker: StreamAppProcess, port: int, store: CounterStore, traffic: Traffic,
-                     progress: Progress) -> dict[str, float]:
+async def all_decided(store: CounterStore, traffic: Traffic, what: str,
+                      progress: Progress) -> None:
+    """Wait until every callback of ``traffic`` is counted and classified in Redis."""
     from zoneinfo import ZoneInfo
 
     from .matching import day_bucket, epoch
@@ -266,17 +290,22 @@ async def worker_run(worker: StreamAppProcess, port: int, store: CounterStore, t
     environments = sorted({env for env, _ in calls})
     days = sorted({day_bucket(epoch(e.occurred_at), ZoneInfo("UTC"))
                    for e, _ in traffic.inbound})
+
+    async def done() -> int:
+        n = await decided(store, environments, days)
+        progress(what, n, len(calls))
+        return n
+
+    await poll(done, lambda n: n >= len(calls), 1800, interval=0.2)
+
+
+async def worker_run(worker: StreamAppProcess, port: int, store: CounterStore, traffic: Traffic,
+                     progress: Progress) -> dict[str, float]:
     expected = len(traffic.messages)
     start = await poll(lambda: consumed(port), lambda n: n >= expected * WARM_FRACTION, 300,
                        interval=0.02)
     wall, cpu = time.perf_counter(), cpu_seconds(worker.pid)
-
-    async def done() -> int:
-        n = await decided(store, environments, days)
-        progress("worker (intake -> keyed -> join -> Redis)", n, len(calls))
-        return n
-
-    await poll(done, lambda n: n >= len(calls), 1800, interval=0.2)
+    await all_decided(store, traffic, "worker (intake -> keyed -> join -> Redis)", progress)
     figures = _rates(expected - start, time.perf_counter() - wall, cpu_seconds(worker.pid) - cpu)
     figures["rss_mib"] = rss_mib(worker.pid)
     figures["contacts"] = len({(e.environment_id, e.contact_phone) for e, _ in traffic.outbound})
@@ -365,6 +394,128 @@ async def restart(worker: StreamAppProcess, store: CounterStore, bootstrap: str,
                    "restart_to_first_event_s": time.perf_counter() - began}
 
 
+# -- 7. scale-out ---------------------------------------------------------------------------
+
+async def scale_out(base_env: dict[str, str], store: CounterStore, config: BenchConfig,
+                    workdir: Path, progress: Progress) -> dict[str, Any]:
+    """The workload on twice the partitions, consumed by one worker, then (fresh topics and
+    group) by two. The workers start first and are given their partitions, then the
+    workload is produced; CPU is every worker's, from the assignment to the last
+    callback decided."""
+    figures: dict[str, Any] = {"partitions": config.partitions * 2}
+    for count in (1, 2):
+        figures[f"workers_{count}"] = await _scaled(base_env, store, config, workdir, count,
+                                                    progress)
+    one, two = figures["workers_1"], figures["workers_2"]
+    figures["cpu_growth_percent"] = (two["cpu_us_per_event"] / one["cpu_us_per_event"] - 1) * 100
+    return figures
+
+
+async def _scaled(base_env: dict[str, str], store: CounterStore, config: BenchConfig,
+                  workdir: Path, count: int, progress: Progress) -> dict[str, Any]:
+    bootstrap = base_env["STREAM_APP_KAFKA_BOOTSTRAP"]
+    partitions = config.partitions * 2
+    run = f"{uuid.uuid4().hex[:8]}-x{count}"
+    topics = Topics(f"bench-outbound-{run}", f"bench-inbound-{run}", f"bench-config-{run}")
+    await create_topics(bootstrap, topics, partitions)
+    traffic = workload(config, f"bench-{run}")
+    env = {**base_env, "STREAM_APP_APP_ID": f"bench-scale-{run}",
+           "STREAM_APP_PARTITIONS": str(partitions),
+           "STREAM_APP_TOPIC_OUTBOUND": topics.outbound,
+           "STREAM_APP_TOPIC_INBOUND": topics.inbound,
+           "STREAM_APP_TOPIC_CONFIG": topics.config,
+           "STREAM_APP_TOPIC_OUTCOMES": f"bench-outcomes-{run}",
+           "STREAM_APP_TOPIC_DLQ": f"bench-dlq-{run}"}
+    ports = [free_port() for _ in range(count)]
+    workers = [StreamAppProcess(["worker"], workdir / f"scale-{run}-{i}.log",
+                                {**env, "STREAM_APP_WORKER_WEB_PORT": str(port),
+                                 "STREAM_APP_DATA_DIR": str(workdir / f"scale-{run}-{i}")})
+               for i, port in enumerate(ports)]
+    keyed = f"callback_stats_assigned_partitions{{topic=\"bench-scale-{run}-by-contact\"}}"
+    what = f"scale-out, {count} worker{'s' if count > 1 else ''} on {partitions} partitions"
+    try:
+        async def shares() -> list[int]:
+            progress(f"{what}: waiting for the assignment")
+            return list(await asyncio.gather(*(metric(port, keyed) for port in ports)))
+
+        share = await poll(shares, lambda got: got == [partitions // count] * count, 180,
+                           interval=0.2)
+        wall, cpu = time.perf_counter(), sum(cpu_seconds(w.pid) for w in workers)
+        await produce(bootstrap, topics.as_kinds(), traffic)
+        await all_decided(store, traffic, what, progress)
+        figures: dict[str, Any] = _rates(len(traffic.messages), time.perf_counter() - wall,
+                                         sum(cpu_seconds(w.pid) for w in workers) - cpu)
+        figures["keyed_partitions_per_worker"] = share
+        figures["events_per_worker"] = list(await asyncio.gather(*(consumed(p) for p in ports)))
+        return figures
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+# -- 8. a large state -------------------------------------------------------------------------
+
+async def large_state(base_env: dict[str, str], store: CounterStore, config: BenchConfig,
+                      workdir: Path, progress: Progress) -> dict[str, float]:
+    """One outbound call for each of ``config.state_contacts`` contacts through a worker
+    of its own; once its join has written them all, its RSS and a restart."""
+    from .records import contact_key
+    from .topics import KeyedPartitioner
+
+    bootstrap = base_env["STREAM_APP_KAFKA_BOOTSTRAP"]
+    run = f"{uuid.uuid4().hex[:8]}-state"
+    topics = Topics(f"bench-outbound-{run}", f"bench-inbound-{run}", f"bench-config-{run}")
+    await create_topics(bootstrap, topics, config.partitions)
+    env_id, port, data_dir = f"bench-{run}", free_port(), workdir / f"state-{run}"
+    worker = StreamAppProcess(["worker"], workdir / f"state-{run}.log", {
+        **base_env, "STREAM_APP_APP_ID": f"bench-{run}",
+        "STREAM_APP_TOPIC_OUTBOUND": topics.outbound, "STREAM_APP_TOPIC_INBOUND": topics.inbound,
+        "STREAM_APP_TOPIC_CONFIG": topics.config, "STREAM_APP_TOPIC_OUTCOMES": f"bench-oc-{run}",
+        "STREAM_APP_TOPIC_DLQ": f"bench-dlq-{run}", "STREAM_APP_WORKER_WEB_PORT": str(port),
+        "STREAM_APP_DATA_DIR": str(data_dir)})
+    try:
+        contacts = config.state_contacts
+        now = f"{date.today().isoformat()}T11:00:00Z"
+        calls = Traffic(messages=[("outbound", orjson.dumps({
+            "event_id": f"s{n}", "environment_id": env_id, "call_id": f"s{n}",
+            "agent_id": "outbound", "contact_phone": f"+1{n:010d}", "occurred_at": now}))
+            for n in range(contacts)])
+        sent = [0]
+
+        def produced(n: int) -> None:
+            sent[0] += n
+            progress(f"state: producing {contacts:,} outbound calls", sent[0], contacts)
+
+        await produce(bootstrap, topics.as_kinds(), calls, progress=produced)
+        await poll(lambda: _consumed_shown(port, contacts, progress), lambda n: n >= contacts,
+                   3600, interval=1.0)
+        # Every call was forwarded before these callbacks were: once one is counted on
+        # each keyed partition, the join has written every row before it.
+        partition_of = KeyedPartitioner(config.partitions)
+        probes: dict[int, int] = {}
+        for n in range(2 * 10**6, 2 * 10**6 + 1000):
+            probes.setdefault(partition_of(contact_key(env_id, f"+1555{n:07d}")), n)
+        callbacks = Traffic(messages=[("inbound", orjson.dumps(probe_event(env_id, n)))
+                                      for n in probes.values()])
+        await produce(bootstrap, topics.as_kinds(), callbacks)
+        day = date.today().isoformat()
+        progress("state: waiting for the join")
+        await poll(lambda: store.read_stats(env_id, [day]),
+                   lambda st: st.received >= len(probes), 3600, interval=1.0)
+        rss = rss_mib(worker.pid)
+        worker, restarted = await restart(worker, store, bootstrap, topics, env_id, data_dir,
+                                          progress)
+        return {"contacts": contacts, "rss_mib": rss, **restarted}
+    finally:
+        worker.stop()
+
+
+async def _consumed_shown(port: int, total: int, progress: Progress) -> int:
+    n = await consumed(port)
+    progress("state: worker consuming", n, total)
+    return n
+
+
 def _more_than(count: int) -> Callable[[int], bool]:
     return lambda n: n > count
 
@@ -398,30 +549,52 @@ async def populate_year(store: CounterStore, env: str, calls_per_day: int = 20) 
 
 async def reader_load(base_url: str, token: str, clients: int, seconds: float,
                       progress: Progress) -> dict[str, float]:
-    import aiohttp
+    """``clients`` keep-alive connections, each sending the next request as soon as the
+    last answer is read, for ``seconds``.
 
-    end = READER_START + timedelta(days=365)
-    url = f"{base_url}?start_date={READER_START}&end_date={end}"
-    headers = {"Authorization": f"Bearer {token}"}
+    Each client is a bare HTTP/1.1 exchange on asyncio streams: a general-purpose client
+    (aiohttp's) spends about as much CPU per request as the reader, so on a two-core
+    machine the figure would mostly measure the load generator."""
+    parts = urlsplit(f"{base_url}?start_date={READER_START}"
+                     f"&end_date={READER_START + timedelta(days=365)}")
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    request = (f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+               f"Authorization: Bearer {token}\r\n\r\n").encode()
     samples: list[float] = []
     deadline = time.monotonic() + seconds
 
-    async def client(http: aiohttp.ClientSession) -> None:
-        while time.monotonic() < deadline:
-            began = time.perf_counter()
-            async with http.get(url, headers=headers) as response:
-                await response.read()
-                assert response.status == 200, response.status
-            samples.append(time.perf_counter() - began)
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while time.monotonic() < deadline:
+                began = time.perf_counter()
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = _CONTENT_LENGTH.search(head)
+                await reader.readexactly(int(length.group(1)) if length else 0)
+                if head[9:12] != b"200":
+                    raise RuntimeError(f"bench: the reader answered {head[:12]!r}")
+                samples.append(time.perf_counter() - began)
+        finally:
+            writer.close()
+
+    async def report() -> None:
+        while True:
             progress("reader, 366-day range", seconds - (deadline - time.monotonic()), seconds)
+            await asyncio.sleep(0.2)
 
     began = time.perf_counter()
-    connector = aiohttp.TCPConnector(limit=clients)
-    async with aiohttp.ClientSession(connector=connector) as http:
-        await asyncio.gather(*(client(http) for _ in range(clients)))
+    reporting = asyncio.create_task(report())
+    try:
+        await asyncio.gather(*(client() for _ in range(clients)))
+    finally:
+        reporting.cancel()
     return {"clients": clients, "requests": len(samples),
             "requests_per_second": len(samples) / (time.perf_counter() - began),
             **_percentiles(samples)}
+
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length: *(\d+)", re.IGNORECASE)
 
 
 # -- the run --------------------------------------------------------------------------------
@@ -448,6 +621,8 @@ async def run_bench(config: BenchConfig, settings: Settings,
     await produce(bootstrap, topics.as_kinds(), traffic, progress=produced)
     figures.aiokafka = await plain_aiokafka(bootstrap, topics, figures.events, progress)
     figures.bare_faust = await bare_faust(bootstrap, topics, figures.events, workdir, progress)
+    figures.bare_faust_patched = await bare_faust(bootstrap, topics, figures.events, workdir,
+                                                  progress, patched=True)
 
     reader_env, probe_env = f"bench-reader-{run}", f"bench-probe-{run}"
     port, reader_port = free_port(), free_port()
@@ -473,6 +648,10 @@ async def run_bench(config: BenchConfig, settings: Settings,
                                               probe_env, config, progress)
         worker, figures.restart = await restart(worker, store, bootstrap, topics, probe_env,
                                                 workdir / "worker", progress)
+        worker.stop()
+        figures.scale_out = await scale_out(env, store, config, workdir, progress)
+        if config.state_contacts:
+            figures.state = await large_state(env, store, config, workdir, progress)
     finally:
         worker.stop()
         reader.stop()
@@ -493,12 +672,19 @@ def _ratios(f: Figures) -> None:
                                               / f.aiokafka["events_per_second"])
     if bare and f.aiokafka:
         f.bare_faust["cpu_ratio_to_aiokafka"] = bare / f.aiokafka["cpu_us_per_event"]
+    if bare and f.bare_faust_patched:
+        f.bare_faust_patched["cpu_ratio_to_bare_faust"] = (
+            f.bare_faust_patched["cpu_us_per_event"] / bare)
 
 
 GOALS = (("worker CPU per event vs bare Faust", "worker", "cpu_ratio_to_bare_faust", 2.0),
          ("reader p99 (ms), 366 days", "reader", "p99_ms", 10.0),
          ("end to end p99 (ms)", "end_to_end", "p99_ms", 500.0),
-         ("restart to first event (s)", "restart", "restart_to_first_event_s", 30.0))
+         ("restart to first event (s)", "restart", "restart_to_first_event_s", 30.0),
+         ("scale-out CPU per event growth (%), 1 -> 2 workers", "scale_out",
+          "cpu_growth_percent", 10.0),
+         ("restart with the large state to first event (s)", "state",
+          "restart_to_first_event_s", 30.0))
 
 
 def report(f: Figures) -> str:
@@ -515,6 +701,8 @@ def report(f: Figures) -> str:
              "", "| consumer | events/s | CPU µs/event | CPU vs bare Faust |",
              "|---|---|---|---|", row("plain aiokafka + orjson.loads", f.aiokafka),
              row("bare Faust agent (decode only)", f.bare_faust),
+             row("same, with this project's Faust patches and uvloop",
+                 f.bare_faust_patched),
              row("worker end to end", f.worker), ""]
     if f.worker:
         lines.append(f"worker RSS {f.worker['rss_mib']:.0f} MiB with "
@@ -532,6 +720,20 @@ def report(f: Figures) -> str:
         lines.append(f"restart with that state ({f.restart['state_disk_mib']:.0f} MiB on disk) "
                      f"to the first new event counted: "
                      f"{f.restart['restart_to_first_event_s']:.1f} s")
+    if f.scale_out:
+        o = f.scale_out
+        one, two = o["workers_1"], o["workers_2"]
+        lines.append(f"scale-out on {o['partitions']} partitions: 1 worker "
+                     f"{one['cpu_us_per_event']:,.0f} µs/event, 2 workers "
+                     f"{two['cpu_us_per_event']:,.0f} µs/event "
+                     f"({o['cpu_growth_percent']:+.1f}%), keyed partitions per worker "
+                     f"{two['keyed_partitions_per_worker']}, events per worker "
+                     f"{two['events_per_worker']}")
+    if f.state:
+        lines.append(f"state: {f.state['contacts']:,.0f} contacts, worker RSS "
+                     f"{f.state['rss_mib']:.0f} MiB, {f.state['state_disk_mib']:.1f} MiB on "
+                     f"disk; restart to the first new event counted: "
+                     f"{f.state['restart_to_first_event_s']:.1f} s")
     lines.append("")
     for what, part, key, goal in GOALS:
         value = getattr(f, part).get(key)

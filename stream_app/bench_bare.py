@@ -1,9 +1,13 @@
 """The baseline of ``stream-app bench``: a bare Faust agent that only decodes the events.
 
-Run as ``python -m stream_app.bench_bare BOOTSTRAP APP_ID EXPECTED DATADIR TOPIC...``; it prints
-``count N`` every 0.2 s and ``done`` once it has decoded EXPECTED events, so the bench
-can read its CPU time from outside. Same Faust settings as the worker where they touch
-per-message cost (raw serializers, in-memory store, no web server).
+Run as ``python -m stream_app.bench_bare [--patched] BOOTSTRAP APP_ID EXPECTED DATADIR
+TOPIC...``; it prints ``count N`` every 0.2 s and ``done`` once it has decoded EXPECTED
+events, so the bench can read its CPU time from outside. Same Faust settings as the
+worker where they touch per-message cost (raw serializers, in-memory store, no web
+server). Stock faust-streaming, unless ``--patched``: then with the worker's
+``faust_compat`` patches, its slim Monitor and its event loop (uvloop), i.e. what one
+pass through Faust costs the worker (every event passes twice: intake, then the keyed
+topic).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import Any
 
 import faust
 import orjson
@@ -25,11 +30,21 @@ def decode(value: bytes | None) -> object:
 
 
 def main() -> None:
-    bootstrap, app_id, expected, datadir, *topics = sys.argv[1:]
+    args = sys.argv[1:]
+    patched = args[0] == "--patched"
+    bootstrap, app_id, expected, datadir, *topics = args[1:] if patched else args
     want = int(expected)
+    options: dict[str, Any] = {}
+    if patched:
+        from . import faust_compat
+        from .loops import use_event_loop
+
+        use_event_loop("uvloop")
+        faust_compat.install()
+        options["Monitor"] = faust_compat.SlimMonitor
     app = faust.App(app_id, broker=f"kafka://{bootstrap}", store="memory://", web_enabled=False,
                     topic_disable_leader=True, consumer_auto_offset_reset="earliest",
-                    autodiscover=False, datadir=datadir)
+                    autodiscover=False, datadir=datadir, **options)
     source = app.topic(*topics, key_serializer="raw", value_serializer="raw")
     seen = {"n": 0, "at": 0.0}
     step = max(1, want // 200)  # fine enough for the bench's 2% start mark

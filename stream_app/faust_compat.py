@@ -58,10 +58,13 @@ silently turn a guard off. Each patch has a unit test that fails without it
    the rebalance). The read-offset and gap bookkeeping of the original loop is gone
    with patch 2.
 
-Not a patch but a setting: :class:`SlimMonitor` is the app's ``Monitor``. Faust's
-default keeps per-event statistics nobody here reads (runtimes, counts per stream and
-task, per-table key counters); the slim one keeps only what Faust itself reads (the
-stream inbound time its stall detector uses, and the per-commit offsets).
+Not patches: :class:`KeyedTable` reads and writes a row in its partition's RocksDB
+database only (Faust asks every partition's, twice) and sends the changelog records of a
+batch together, acknowledged before the batch is (Faust's 100-record producer buffer
+throttled every incoming message); :class:`SlimMonitor` is the app's ``Monitor``.
+Faust's default keeps per-event statistics nobody here reads (runtimes, counts per
+stream and task, per-table key counters); the slim one keeps only what Faust itself
+reads (the stream inbound time its stall detector uses, and the per-commit offsets).
 
 Together 3 and 4 keep the invariant the audit (``stream-app audit``) checks: every
 offset a worker commits on an input topic was processed.
@@ -74,22 +77,23 @@ import bisect
 import inspect
 import logging
 import time
-import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from importlib.metadata import version
-from types import SimpleNamespace
 from typing import Any, cast
 
-from aiokafka.partitioner import DefaultPartitioner
+import orjson
 from faust.sensors.monitor import Monitor
-from faust.streams import _current_event
+from faust.stores.rocksdb import Store as RocksDBStore
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread as ConsumerThread
+from faust.transport.drivers.aiokafka import Producer as KafkaProducer
 from faust.types import TP
 from faust.utils.functional import consecutive_numbers
 
 from .batches import PartitionLost
+from .delivery import KafkaBatches, Producer, Record
+from .topics import KeyedPartitioner
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +109,12 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "perform_seek": ("self",),
     "_new_offset": ("self", "tp"),
     "_drain_messages": ("self", "fetcher"),
+}
+
+# What :class:`KeyedTable` uses of the RocksDB store, with the parameters it passes.
+STORE_ACCESS: dict[str, tuple[str, ...]] = {
+    "_db_for_partition": ("self", "partition"),
+    "set_persisted_offset": ("self", "tp", "offset"),
 }
 
 _installed = False
@@ -125,6 +135,11 @@ def check(faust_version: str | None = None, consumer: type = Consumer) -> None:
         if got != params:
             raise IncompatibleFaust(f"faust-streaming {found}: Monitor.{name}{got} changed "
                                     f"(expected {params})")
+    for name, params in STORE_ACCESS.items():
+        got = tuple(inspect.signature(getattr(RocksDBStore, name)).parameters)
+        if got != params:
+            raise IncompatibleFaust(f"faust-streaming {found}: rocksdb Store.{name}{got} "
+                                    f"changed (expected {params})")
     for name, params in EXPECTED.items():
         original = getattr(consumer, name, None)
         if not callable(original):
@@ -133,6 +148,9 @@ def check(faust_version: str | None = None, consumer: type = Consumer) -> None:
         if got != params:
             raise IncompatibleFaust(f"faust-streaming {found}: Consumer.{name}{got} changed "
                                     f"(expected {params})")
+    if tuple(inspect.signature(KafkaProducer._ensure_producer).parameters) != ("self",):
+        raise IncompatibleFaust(f"faust-streaming {found}: the aiokafka Producer's "
+                                "_ensure_producer changed")
     seek_wait = getattr(ConsumerThread, "seek_wait", None)
     if seek_wait is None or tuple(inspect.signature(seek_wait).parameters) != ("self",
                                                                               "partitions"):
@@ -340,22 +358,33 @@ def _notice_hole(self: Consumer, tp: TP, base: int | None) -> None:
     hole.since = now
     logger.warning("%s[%d] stands still at offset %s behind its log; fetching it again",
                    tp.topic, tp.partition, base)
-    task = asyncio.ensure_future(_refetch(self, tp, base, generation))
-    self.__dict__.setdefault("_stream_app_refetches", set()).add(task)
-    task.add_done_callback(self.__dict__["_stream_app_refetches"].discard)
+    schedule_refetch(self, tp, base, generation,
+                     lambda: self._committed_offset.get(tp) == base)
 
 
-async def _refetch(self: Consumer, tp: TP, base: int | None, generation: int) -> None:
-    """Seek ``tp`` back to ``base`` (no base: seek every partition, as a recovery does)
-    unless a rebalance or a commit got there first."""
-    if base is None:
+def schedule_refetch(self: Any, tp: TP, offset: int | None, generation: int | None,
+                     still: Callable[[], bool] = lambda: True) -> None:
+    """Seek ``tp`` back to ``offset`` soon, in a task of its own (the caller may be the
+    agent whose stream the seek feeds; see :func:`refetch`)."""
+    task = asyncio.ensure_future(refetch(self, tp, offset, generation, still))
+    tasks: set[asyncio.Future[None]] = self.__dict__.setdefault("_stream_app_refetches", set())
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def refetch(self: Consumer, tp: TP, offset: int | None, generation: int | None,
+                  still: Callable[[], bool] = lambda: True) -> None:
+    """Seek ``tp`` back to ``offset`` through the consumer thread, under the seek lock,
+    unless a rebalance got there first or ``still()`` no longer holds; no offset: seek
+    every partition, as a recovery does."""
+    if offset is None:
         await perform_seek(self)
         return
     async with _seek_lock(self):
-        if (self.app.consumer_generation_id == generation
-                and self._committed_offset.get(tp) == base and tp in self.assignment()):
+        if (self.app.consumer_generation_id == generation and tp in self.assignment()
+                and still()):
             try:
-                await cast(Any, self)._thread.seek_wait({tp: base})
+                await cast(Any, self)._thread.seek_wait({tp: offset})
             except Exception as exc:  # a rebalance took it meanwhile: its recovery seeks
                 logger.warning("re-fetch of %s[%d] abandoned: %r", tp.topic, tp.partition, exc)
 
@@ -479,21 +508,6 @@ class SlimMonitor(Monitor):
         return None
 
 
-# -- changelog metadata before the first table write ---------------------------------------
-
-async def know_changelogs(app: Any, tables: Sequence[Any]) -> None:
-    """Make the producer fetch the changelogs' metadata before the first table write.
-
-    With ``use_partitioner`` Faust picks a changelog partition synchronously from the
-    producer's metadata and crashes (``TypeError: 'NoneType' object is not iterable``)
-    when the producer has never sent to that freshly created topic; ``partitions_for``
-    waits for it once. Cheap after the first call (aiokafka caches the metadata).
-    """
-    producer = app.producer._ensure_producer()
-    for table in tables:
-        await producer.partitions_for(table.changelog_topic.get_topic_name())
-
-
 def processed_base(app: Any, tp: TP) -> int | None:
     """The offset this worker resumed ``tp`` from (the commit base :func:`perform_seek`
     recorded), or None before it was assigned and sought."""
@@ -515,12 +529,8 @@ class KeyedPartitions:
     def __init__(self, app: Any, topic: str, count: int) -> None:
         self.app = app
         self.topic = topic
-        self.all = list(range(count))
-        self.partitioner = app.conf.producer_partitioner or DefaultPartitioner()
+        self.of = KeyedPartitioner(count)
         self._assigned: tuple[int | None, frozenset[int]] = (None, frozenset())
-
-    def of(self, key: bytes) -> int:
-        return int(self.partitioner(key, self.all, self.all))
 
     def owned(self, partition: int) -> bool:
         generation = self.app.consumer_generation_id
@@ -533,30 +543,133 @@ class KeyedPartitions:
     def epoch(self) -> int:
         return int(self.app.consumer_generation_id)
 
+    def still_writable(self, partition: int) -> bool:
+        """This worker owns ``partition`` and no rebalance has started."""
+        return bool(self.app.flow_control.is_active()) and self.owned(partition)
+
     @contextmanager
     def writing(self, partition: int) -> Iterator[None]:
         """Refuse (:class:`PartitionLost`) once a rebalance started or gave the partition
         away: the check and the writes run without an ``await`` between them, so a write
-        either precedes the revocation (and Faust flushes it before the new owner
-        recovers) or does not happen.
-
-        Inside, table writes land in ``partition``'s RocksDB store: Faust's store takes
-        the partition of a write from the *current event* (``_set`` asserts there is
-        one), but a batch from ``noack_take`` spans partitions and has none; the
-        changelog partition comes from the key (``use_partitioner``), and so does this.
-        """
-        if not (self.app.flow_control.is_active() and self.owned(partition)):
+        either precedes the revocation (whose ``send_changes`` sends it before the new
+        owner recovers, :class:`KeyedTable`) or does not happen."""
+        if not self.still_writable(partition):
             raise PartitionLost(f"{self.topic}[{partition}] is no longer this worker's")
-        event = _PartitionEvent(partition)
-        token = _current_event.set(weakref.ref(event))  # type: ignore[arg-type]
-        try:
-            yield
-        finally:
-            _current_event.reset(token)
+        yield
 
 
-class _PartitionEvent:
-    """Just enough of an event for the RocksDB store: the partition a write belongs to."""
+class KeyedTable(MutableMapping[bytes, Any]):
+    """A Faust table read and written the short way, its changelog sent per batch.
 
-    def __init__(self, partition: int) -> None:
-        self.message = SimpleNamespace(partition=partition)
+    Reads: ``Table.get`` on a RocksDB store with ``use_partitioner`` asks every
+    partition's database it holds, twice (``key in store``, then ``store[key]``), and a
+    missing key costs a ``KeyError`` on top. A contact's row is only ever in the database
+    of its keyed partition (:class:`KeyedPartitions`), so that is the only one read.
+
+    Values are JSON, as Faust's codec writes them for these tables, but encoded and
+    decoded with orjson (Faust's registry also walks every decoded payload looking for
+    model namespaces).
+
+    Writes: ``Table.__setitem__`` queues a changelog record in Faust's producer buffer
+    (100 records, then every incoming message waits for it to ebb) and writes the store
+    and, once sent, the persisted offset, per write. Here a write goes to the store at
+    once and its changelog record waits in :attr:`unsent` (the latest value per key);
+    :meth:`send_changes` sends them, waits for the broker, and records the persisted
+    offsets. Invariants, with the worker's help (``agents.py``):
+
+    - a batch is acked only after its changes were sent and acknowledged (the contacts
+      step ends with ``send_changes``), like every other record it causes;
+    - a revocation sends what is unsent before the partitions go (``on_partitions_revoked``),
+      as Faust flushes its buffer, so the next owner recovers every write made here;
+    - records for one key leave in the order they were written (one sender at a time);
+    - the persisted offset only grows past records the local store holds, and is not
+      touched for a partition this worker no longer owns (a lower one is always safe:
+      recovery replays more).
+    """
+
+    def __init__(self, table: Any, partitions: KeyedPartitions) -> None:
+        if table.value_serializer != "json":
+            raise IncompatibleFaust(f"table {table.name}: KeyedTable needs JSON values")
+        self.table = table
+        self.partitions = partitions
+        self.of = partitions.of
+        self.unsent: dict[bytes, tuple[int, bytes | None]] = {}
+        self.sending = asyncio.Lock()
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        store = self.table.data
+        if not isinstance(store, RocksDBStore):
+            return self.table.get(key, default)
+        raw = store._db_for_partition(self.of(key)).get(key)
+        return default if raw is None else orjson.loads(raw)
+
+    def __setitem__(self, key: bytes, value: Any) -> None:
+        """Write ``key`` (inside ``KeyedPartitions.writing`` of its partition)."""
+        store, partition = self.table.data, self.of(key)
+        raw = orjson.dumps(value)
+        if isinstance(store, RocksDBStore):
+            store._db_for_partition(partition).put(key, raw)
+        else:
+            store[key] = value
+        self.unsent[key] = (partition, raw)
+
+    def __delitem__(self, key: bytes) -> None:
+        store, partition = self.table.data, self.of(key)
+        if isinstance(store, RocksDBStore):
+            store._db_for_partition(partition).delete(key)
+        else:
+            store.pop(key, None)
+        self.unsent[key] = (partition, None)
+
+    def pop(self, key: bytes, default: Any = None) -> Any:
+        value = self.get(key)
+        if value is None:
+            return default
+        del self[key]
+        return value
+
+    def __getitem__(self, key: bytes) -> Any:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.table)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def items(self) -> Any:
+        return self.table.items()
+
+    async def send_changes(self, producer: Producer) -> None:
+        """Send the changelog records of every write so far and wait for the broker.
+
+        On failure the records not superseded by a newer write go back to
+        :attr:`unsent` (the caller retries the batch)."""
+        async with self.sending:
+            changes, self.unsent = self.unsent, {}
+            if not changes:
+                return
+            topic = self.table.changelog_topic.get_topic_name()
+            by_partition: dict[int, list[Record]] = {}
+            for key, (partition, raw) in changes.items():
+                by_partition.setdefault(partition, []).append(Record(key, raw))
+            try:
+                sent = {partition: await producer.send_records(topic, partition, records)
+                        for partition, records in by_partition.items()}
+                newest = dict(zip(sent, await asyncio.gather(*sent.values()), strict=True))
+            except BaseException:
+                for key, change in changes.items():
+                    self.unsent.setdefault(key, change)
+                raise
+            for partition, offset in newest.items():
+                if self.partitions.still_writable(partition):
+                    self.table.data.set_persisted_offset(TP(topic, partition), offset)
+
+
+def kafka_producer(producer: Any) -> KafkaBatches:
+    """The aiokafka producer behind Faust's (``delivery.Sender`` sends batches with it;
+    Faust's own ``send`` takes one record at a time)."""
+    return cast(KafkaBatches, producer._ensure_producer())

@@ -9,7 +9,7 @@ becomes a dead letter with its reason and is never silently dropped.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 from . import metrics
@@ -46,9 +46,19 @@ class Message(Protocol):
 class Intake:
     """The three intake steps; each takes a batch and writes through an outbox."""
 
-    def __init__(self, names: TopicNames, store: CounterStore) -> None:
+    def __init__(self, names: TopicNames, store: CounterStore,
+                 partition_of: Callable[[bytes], int]) -> None:
         self.names = names
         self.store = store
+        self.partition_of = partition_of
+        """A contact key's keyed partition (``topics.KeyedPartitioner``): where the
+        producer's own partitioner would put it, without hashing every record again."""
+
+    async def forward(self, outbox: Outbox, key: bytes, record: OutboundSeen | InboundSeen,
+                      message: Message) -> None:
+        """Send a validated event to its contact's keyed partition."""
+        await outbox.send(self.names.keyed, key, encode_keyed(record),
+                          partition=self.partition_of(key), headers=_origin(message))
 
     async def outbound(self, outbox: Outbox, messages: Sequence[Message]) -> None:
         """Forward each outbound call to its contact; keep each agent's newest name."""
@@ -60,9 +70,8 @@ class Intake:
             t = epoch(call.occurred_at)
             seen = OutboundSeen(call.environment_id, t, call.agent_id, call.call_id,
                                 message.timestamp)
-            await outbox.send(self.names.keyed,
-                              contact_key(call.environment_id, call.contact_phone),
-                              encode_keyed(seen), headers=_origin(message))
+            await self.forward(outbox, contact_key(call.environment_id, call.contact_phone),
+                               seen, message)
             if call.agent_name:
                 named = NameWrite(call.environment_id, call.agent_id, t, call.agent_name)
                 key = (call.environment_id, call.agent_id)
@@ -79,9 +88,8 @@ class Intake:
                 continue
             seen = InboundSeen(cb.environment_id, epoch(cb.occurred_at), cb.type, cb.call_id,
                                cb.callback_agent_id, cb.event_id, message.timestamp)
-            await outbox.send(self.names.keyed,
-                              contact_key(cb.environment_id, cb.contact_phone),
-                              encode_keyed(seen), headers=_origin(message))
+            await self.forward(outbox, contact_key(cb.environment_id, cb.contact_phone),
+                               seen, message)
 
     async def config(self, outbox: Outbox, messages: Sequence[Message]) -> None:
         """Store each callback role version in Redis, with its record timestamp."""

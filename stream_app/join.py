@@ -168,6 +168,7 @@ class Join:
     async def on_records(self, outbox: Outbox, messages: Sequence[Message]) -> None:
         self._index_pending()
         inbound: list[tuple[bytes, int, InboundSeen]] = []
+        outbound: dict[bytes, tuple[int, list[OutboundSeen]]] = {}
         moved: set[int] = set()
         for message in messages:
             record = decode_keyed(message.value or b"")
@@ -178,17 +179,22 @@ class Join:
                 continue
             key = message.key or b""
             if isinstance(record, OutboundSeen):
-                self._remember(key, message.partition, record)
+                outbound.setdefault(key, (message.partition, []))[1].append(record)
             else:
                 inbound.append((key, message.partition, record))
+        for key, (partition, records) in outbound.items():
+            self._remember(key, partition, records)
         if inbound:
             await self._count(outbox, inbound)
         if moved:
             await self.decide_due(outbox, moved)
 
-    def _remember(self, key: bytes, partition: int, record: OutboundSeen) -> None:
-        ref = OutboundRef(record.t, record.ts, record.agent_id, record.call_id)
-        history = remember(history_of(self.history.get(key)), ref)
+    def _remember(self, key: bytes, partition: int, records: list[OutboundSeen]) -> None:
+        """Add a contact's outbound calls of this batch to its history: one read, one
+        write (and one changelog record) per contact and batch."""
+        history = history_of(self.history.get(key))
+        for r in records:
+            history = remember(history, OutboundRef(r.t, r.ts, r.agent_id, r.call_id))
         with self.partitions.writing(partition):
             self.history[key] = history_row(prune(history, self._horizon(partition)))
 
@@ -210,7 +216,9 @@ class Join:
             if result.decided:
                 await self._answered_after_decision(outbox, r, result)
                 continue
-            calls = touched.setdefault(key, pending_of(self.pending.get(key)))
+            calls = touched.get(key)
+            if calls is None:
+                calls = touched[key] = pending_of(self.pending.get(key))
             partitions[key] = partition
             event = CallEvent(r.type, r.t, r.ts, r.callback_agent_id, r.event_id)
             known = calls.get(r.call_id)
@@ -247,18 +255,22 @@ class Join:
         """Decide every pending call of ``partitions`` whose cutoff the watermark passed."""
         self._index_pending()
         due: list[tuple[bytes, PendingCall]] = []
+        rows: dict[bytes, dict[str, PendingCall]] = {}
         for partition in partitions:
             low = self.watermarks.low(partition)
             if low is None:
                 continue
             for key in self.due.pop_due(partition, low):
-                due.extend((key, call) for call in pending_of(self.pending.get(key)).values()
+                calls = rows[key] = pending_of(self.pending.get(key))
+                due.extend((key, call) for call in calls.values()
                            if call.partition == partition and call.cutoff(self.grace) < low)
         metrics.PENDING.set(self.due.size())
         if due:
-            await self._decide(outbox, due)
+            await self._decide(outbox, due, rows)
 
-    async def _decide(self, outbox: Outbox, due: list[tuple[bytes, PendingCall]]) -> None:
+    async def _decide(self, outbox: Outbox, due: list[tuple[bytes, PendingCall]],
+                      rows: dict[bytes, dict[str, PendingCall]]) -> None:
+        """Decide ``due`` (from ``rows``, the pending rows of their contacts as read)."""
         wanted = {(p.environment_id, p.first.callback_agent_id) for _, p in due}
         versions = await retried(self.store.config_versions, wanted)
         writes, late = [], []
@@ -276,8 +288,12 @@ class Join:
         for (_, p), result, is_late in zip(due, results, late, strict=True):
             if result is not None:
                 await self._publish(outbox, p, result, is_late)
+        # Only this agent writes ``pending``, so ``rows`` still holds the table's rows
+        # unless the partitions changed hands meanwhile (then read them again).
+        stale = self.partitions.epoch() != self.due.epoch
         for key, (partition, ids) in _group_ids(due).items():
-            left = {c: p for c, p in pending_of(self.pending.get(key)).items() if c not in ids}
+            row = pending_of(self.pending.get(key)) if stale else rows[key]
+            left = {c: p for c, p in row.items() if c not in ids}
             with self.partitions.writing(partition):
                 if left:
                     self.pending[key] = pending_row(left)

@@ -28,6 +28,22 @@ REDIS_RETRIES = Counter("callback_stats_redis_retries_total",
 CONSUMER_LAG = Gauge("callback_stats_consumer_lag",
                      "Messages not yet committed, by input topic (end offset - committed).",
                      ["topic"])
+ASSIGNED = Gauge("callback_stats_assigned_partitions",
+                 "Partitions this worker consumes now, by topic.", ["topic"])
+
+
+def observe_assignment(assigned: Any) -> None:
+    """Refresh the assignment gauge from the consumer's assignment (read at scrape time);
+    a topic this worker no longer has a partition of shows 0."""
+    counts = dict.fromkeys(_ASSIGNED_TOPICS, 0)
+    for tp in assigned:
+        counts[tp.topic] = counts.get(tp.topic, 0) + 1
+    for topic, count in counts.items():
+        ASSIGNED.labels(topic).set(count)
+    _ASSIGNED_TOPICS.update(counts)
+
+
+_ASSIGNED_TOPICS: set[str] = set()
 
 
 def observe_lag(end_offsets: Mapping[Any, int], committed: Mapping[Any, int]) -> None:

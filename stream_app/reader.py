@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 from .counters import CounterStore, Stats
+from .loops import use_event_loop
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -264,6 +265,7 @@ def run_reader(settings: Settings, access_log: bool = False) -> None:
     """Serve until stopped. Per-request access log lines are off unless asked for: at
     thousands of requests a second they cost more than the request (the Prometheus
     metrics count and time every request); they never contain the token."""
+    use_event_loop(settings.event_loop)
     store = CounterStore.from_url(settings.redis_url, settings.dedup_ttl_seconds)
     logger.info("stats reader on %s:%s (%d tokens configured)", settings.reader_bind,
                 settings.reader_port, len(settings.tokens))

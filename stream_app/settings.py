@@ -16,6 +16,8 @@ from platformdirs import user_state_dir
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .loops import EventLoop
+
 ENV_PREFIX = "STREAM_APP_"
 
 
@@ -51,6 +53,8 @@ class Settings(BaseSettings):
                        description="Faust table store: rocksdb:// (on disk under DATA_DIR; "
                                    "a restart recovers only the changelog tail) or memory:// "
                                    "(tables rebuilt from their changelogs on assignment).")
+    event_loop: EventLoop = Field("uvloop", description="Event loop of the worker and the "
+                                  "reader: uvloop (faster) or asyncio (the standard one).")
     dedup_ttl_seconds: int = Field(3_888_000, gt=0,
                                    description="How long per-call markers live in Redis (must "
                                                "exceed W + lateness).")

@@ -15,7 +15,8 @@ from . import faust_compat
 from .agents import register
 from .app import create_app
 from .counters import CounterStore
-from .metrics import observe_lag
+from .loops import use_event_loop
+from .metrics import observe_assignment, observe_lag
 from .settings import Settings
 from .topics import TopicLayoutError, ensure_topics, input_partitions
 
@@ -27,6 +28,7 @@ BROKER_WAIT_SECONDS = 60.0
 def run_worker(settings: Settings, loglevel: str = "INFO") -> None:
     """Run until SIGTERM/SIGINT; refuses to start on a bad topic layout."""
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    use_event_loop(settings.event_loop)
     inputs = asyncio.run(_wait_for_topics(settings))
     asyncio.set_event_loop(asyncio.new_event_loop())
     faust_compat.install()
@@ -67,6 +69,7 @@ def _add_pages(app: faust.App) -> None:
     async def metrics(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
         monitor = app.monitor
         observe_lag(monitor.tp_end_offsets or {}, monitor.tp_committed_offsets or {})
+        observe_assignment(app.consumer.assignment())
         response = web.bytes(generate_latest())
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response

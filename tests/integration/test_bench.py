@@ -27,7 +27,7 @@ def test_the_bench_prints_every_figure(endpoints: Endpoints, tmp_path: Path) -> 
     assert run.returncode == 0, run.stderr[-3000:]
     figures = json.loads(out.read_text())
     assert 1500 <= figures["events"] <= 2500, "about the events asked for"
-    for consumer in ("aiokafka", "bare_faust", "worker"):
+    for consumer in ("aiokafka", "bare_faust", "bare_faust_patched", "worker"):
         assert figures[consumer]["cpu_us_per_event"] > 0, consumer
         assert 0 < figures[consumer]["events"] <= figures["events"], consumer
     assert figures["worker"]["cpu_ratio_to_bare_faust"] > 0
@@ -36,6 +36,12 @@ def test_the_bench_prints_every_figure(endpoints: Endpoints, tmp_path: Path) -> 
     assert figures["end_to_end"]["not_visible_in_10s"] == 0
     assert figures["restart"]["restart_to_first_event_s"] > 0
     assert figures["restart"]["state_disk_mib"] > 0, "RocksDB tables on disk"
-    for line in ("| worker end to end |", "goal worker CPU per event", "goal reader p99",
-                 "goal end to end p99", "goal restart to first event"):
+    scale = figures["scale_out"]
+    assert scale["workers_1"]["keyed_partitions_per_worker"] == [6]
+    assert scale["workers_2"]["keyed_partitions_per_worker"] == [3, 3], "half each"
+    assert all(n > 0 for n in scale["workers_2"]["events_per_worker"]), "both worked"
+    assert scale["workers_2"]["cpu_us_per_event"] > 0 and "cpu_growth_percent" in scale
+    for line in ("| worker end to end |", "| same, with this project's Faust patches and uvloop |",
+                 "goal worker CPU per event", "goal reader p99", "goal end to end p99",
+                 "goal restart to first event", "goal scale-out CPU per event growth"):
         assert line in run.stdout, line

@@ -12,7 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream_app.counters import ClassifyWrite, CounterStore, InboundWrite, period_keys
+from stream_app.counters import (
+    SCRIPT_CHUNK,
+    ClassifyWrite,
+    CounterStore,
+    InboundWrite,
+    period_keys,
+)
 from stream_app.matching import UNMATCHED, CallRecord, Decision, day_bucket
 from tests.conftest import Endpoints
 
@@ -78,3 +84,33 @@ async def _agrees(store: CounterStore, env: str, days: list[str], mine: bool,
     expected_sources = ({decided.source_agent_id: 1}
                         if mine and decided and decided.source_agent_id else {})
     assert {a: c for a, c in stats.by_source.items() if c} == expected_sources
+
+
+def test_a_batch_longer_than_a_script_call_keeps_its_order(endpoints: Endpoints) -> None:
+    """A batch's writes go in chunks of SCRIPT_CHUNK per script call: each result still
+    belongs to its write, and every write counts once."""
+    asyncio.run(_long_batch(endpoints.redis_url))
+
+
+async def _long_batch(url: str) -> None:
+    env, n = f"env-{uuid.uuid4().hex[:10]}", 2 * SCRIPT_CHUNK + 7
+    store = CounterStore.from_url(url, 3600)
+    try:
+        times = [MIDNIGHTS[0] + 7 * i for i in range(n)]
+        writes = [InboundWrite(env, f"call-{i}", "answered" if i % 3 else "received", t,
+                               day_bucket(t, ZONE), f"ev-{i}") for i, t in enumerate(times)]
+        results = await store.record_inbound(writes)
+        assert [r.t for r in results] == times
+        assert [r.answered_by_this_event for r in results] == [bool(i % 3) for i in range(n)]
+        decisions = [UNMATCHED if i % 2 else Decision(f"agent-{i % 5}", f"out-{i}")
+                     for i in range(n)]
+        classified = await store.classify([ClassifyWrite(env, f"call-{i}", d, w.day, "cb")
+                                           for i, (d, w) in enumerate(zip(decisions, writes,
+                                                                          strict=True))])
+        assert [r.decision if r else None for r in classified] == decisions
+        stats = await store.read_stats(env, sorted({w.day for w in writes}))
+        assert (stats.received, stats.answered) == (n, sum(1 for i in range(n) if i % 3))
+        assert stats.unmatched == n // 2
+        assert sum(stats.by_source.values()) == n - n // 2
+    finally:
+        await store.close()

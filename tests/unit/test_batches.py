@@ -14,7 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from stream_app import batches
-from stream_app.delivery import Outbox
+from stream_app.delivery import Outbox, Record
 from stream_app.events import Rejection
 from stream_app.records import DEAD_LETTER_BUDGET, DeadLetter
 
@@ -41,6 +41,16 @@ class Producer:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.set_result(None)
         return future
+
+    async def send_records(self, topic: str, partition: int, records: Sequence[Record]) -> Any:
+        for record in records:
+            await self.send(topic, record.key, record.value, partition, None, record.headers)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future.set_result(len(self.sent) - 1)
+        return future
+
+    async def partition_for(self, topic: str, key: bytes) -> int:
+        return 0
 
 
 async def dead_letter(outbox: Outbox, message: Any, rejection: Rejection) -> None:

@@ -1,0 +1,97 @@
+"""Each partition is processed in offset order, every offset once, whatever Faust delivers."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stream_app.order import GAP_REFETCH_SECONDS, GAP_REFETCHES, GapRepairs, InOrder
+
+
+def from_bases(**bases: int | None) -> InOrder[str]:
+    """An InOrder whose partitions' commit bases are ``bases`` (by partition name)."""
+    return InOrder(bases.get)
+
+
+def test_the_next_offset_is_processed_a_lower_one_only_acked_a_higher_one_waits() -> None:
+    order = from_bases(p=10)
+    assert order.admit(1, "p", 10) == "next"
+    assert order.admit(1, "p", 11) == "next"
+    assert order.admit(1, "p", 10) == "again", "fetched again: processed already"
+    assert order.admit(1, "p", 13) == "gap", "12 is missing"
+    assert order.expected("p") == 12
+    assert order.admit(1, "p", 12) == "next"
+    assert order.admit(1, "p", 13) == "next"
+
+
+def test_a_partition_starts_at_its_commit_base_and_again_in_each_generation() -> None:
+    order = from_bases(p=3, q=None)
+    assert order.admit(1, "p", 5) == "gap", "the head of the partition is missing"
+    assert order.expected("p") == 3
+    assert order.admit(1, "p", 3) == "next"
+    assert order.admit(1, "q", 0) == "gap", "no base yet: nothing is admitted"
+    assert order.admit(2, "p", 4) == "gap", "a new generation starts at the base"
+    assert order.admit(2, "p", 3) == "next"
+
+
+def test_a_skipped_gap_and_a_forgotten_batch() -> None:
+    order = from_bases(p=0)
+    assert order.admit(1, "p", 0) == "next"
+    order.skip_to("p", 5)
+    assert order.admit(1, "p", 5) == "next"
+    order.forget()
+    assert order.admit(1, "p", 6) == "gap", "from the base again"
+
+
+@given(st.lists(st.integers(min_value=0, max_value=30), max_size=80),
+       st.integers(min_value=0, max_value=5))
+def test_whatever_arrives_what_is_processed_is_a_run_from_the_base(
+        arrivals: list[int], base: int) -> None:
+    order = from_bases(p=base)
+    processed = [o for o in arrivals if order.admit(7, "p", o) == "next"]
+    assert processed == list(range(base, base + len(processed)))
+
+
+@given(st.integers(min_value=1, max_value=60), st.data())
+def test_holes_are_fetched_again_until_every_offset_is_processed_once_in_order(
+        end: int, data: st.DataObject) -> None:
+    """A fetcher that loses random runs of messages (no more often than a gap is fetched
+    again), a worker that re-fetches gaps that stay, and its timer, which seeks an idle
+    partition back to its base: offsets 0..end-1 are processed, once each, in order."""
+    order, repairs, clock = from_bases(p=0), GapRepairs(), 0.0
+    position, losses, processed = 0, data.draw(st.integers(0, GAP_REFETCHES)), []
+    while len(processed) < end:
+        clock += 0.5
+        if position == end:  # idle behind a hole: the timer seeks back to the base
+            position = 0
+            continue
+        offset = position
+        if losses and data.draw(st.booleans()):  # Faust delivers past a hole
+            losses -= 1
+            offset = data.draw(st.integers(position, end - 1))
+        position = offset + 1
+        verdict = order.admit(1, "p", offset)
+        if verdict == "next":
+            processed.append(offset)
+        elif verdict == "gap":
+            missing = order.expected("p")
+            action = repairs.on_gap("p", missing, clock)
+            assert action != "skip"
+            if action == "refetch":
+                assert missing is not None
+                position = missing
+    assert processed == list(range(end))
+
+
+def test_a_gap_is_waited_on_then_fetched_again_a_few_times_then_skipped() -> None:
+    repairs, step = GapRepairs(), GAP_REFETCH_SECONDS
+    assert repairs.on_gap("p", 4, now=0.0) == "wait", "it may close by itself"
+    assert repairs.on_gap("p", 4, now=0.5) == "wait"
+    for attempt in range(1, GAP_REFETCHES + 1):
+        assert repairs.on_gap("p", 4, now=attempt * step) == "refetch"
+        assert repairs.on_gap("p", 4, now=attempt * step + 0.1) == "wait", "under way"
+    assert repairs.on_gap("p", 4, now=(GAP_REFETCHES + 1) * step) == "skip"
+    assert repairs.on_gap("p", 9, now=100.0) == "wait", "another gap starts afresh"
+    assert repairs.on_gap("q", 4, now=100 + step) == "wait", "per partition"
+    assert repairs.on_gap("r", None, now=0.0) == "wait", "no base: the seek is to come"
+    assert repairs.on_gap("r", None, now=100.0) == "wait"
