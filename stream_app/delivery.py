@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Generator, Sequence
-from typing import Any, NamedTuple, Protocol, cast
+from typing import Any, NamedTuple, Protocol
 
 from .topics import kafka_partition
 
@@ -96,7 +96,6 @@ class Sender:
             sent.append(await _submit(kafka, batch, topic, partition))
         return LastOffset(sent)
 
-
     async def partition_for(self, topic: str, key: bytes) -> int:
         partitions = await self.kafka().partitions_for(topic)
         return kafka_partition(key, len(partitions))
@@ -148,12 +147,12 @@ class Outbox:
                    partition: int | None = None,
                    headers: Headers | None = None) -> None:
         """Send a record (partitioned by key unless ``partition``)."""
-        if partition is None and key is None:
-            self.pending.append(await self.producer.send(topic, key, value, None, None,
-                                                         headers))
-            return
         if partition is None:
-            partition = await self.producer.partition_for(topic, cast(bytes, key))
+            if key is None:  # any partition will do: the producer picks one
+                self.pending.append(await self.producer.send(topic, key, value, None, None,
+                                                             headers))
+                return
+            partition = await self.producer.partition_for(topic, key)
         self.collected.setdefault((topic, partition), []).append(Record(key, value, headers))
 
     async def delivered(self) -> None:

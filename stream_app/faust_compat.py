@@ -46,7 +46,9 @@ silently turn a guard off. Each patch has a unit test that fails without it
    thread, under the seek lock). Processing is idempotent, so what was handled already
    is only handled again. A partition still standing after :data:`HOLE_REPAIRS`
    re-fetches has a real gap in its log (compacted or transactional input): logged
-   once, left as it is.
+   once, left as it is. The agents never process past a hole (``order.py``; they ask
+   for the re-fetch themselves through :func:`schedule_refetch`), so the timer is left
+   with the holes no later message reveals: a partition's tail, and no base at all.
 
 5. **No task per message** (``Consumer._drain_messages``). The fetch loop wraps every
    message's delivery in ``wait_first(callback(message), suspend_flow.wait())``: two
