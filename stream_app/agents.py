@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from faust.streams import Stream
@@ -69,18 +69,21 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     input_topics = {t for t, _ in inputs}
 
     def batched(step: Step, name: str, tracks_progress: bool) -> Any:
-        order: InOrder[TP] = InOrder(lambda tp: faust_compat.processed_base(app, tp))
-        repairs = GapRepairs()
+        admission = Admission(
+            generation=lambda: app.consumer_generation_id,
+            base=lambda tp: faust_compat.processed_base(app, tp),
+            refetch=lambda tp, offset, generation: faust_compat.schedule_refetch(
+                app.consumer, tp, offset, generation))
 
         async def agent(stream: Stream[Any]) -> None:
             async for events in stream.noack_take(BATCH_SIZE, within=BATCH_WITHIN_SECONDS):
-                messages, done = admit(order, repairs, events)
+                messages, done = admission(events)
                 if messages:
                     try:
                         await process(producer, step, messages, intake.dead_letter)
                     except PartitionLost as lost:
                         logger.info("abandoning a batch unacked: %s", lost)
-                        order.forget()
+                        admission.order.forget()
                         continue
                 if tracks_progress:
                     for m in messages:
@@ -90,45 +93,6 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
                     await stream.ack(event)
         agent.__name__ = agent.__qualname__ = name
         return agent
-
-    def admit(order: InOrder[TP], repairs: GapRepairs, events: Sequence[Any]
-              ) -> tuple[list[Message], list[Any]]:
-        """The messages to process now, in order (``order.py``), and the events to ack:
-        those and the ones processed before in this consumer generation."""
-        # A message fetched before a rebalance may belong to a partition this worker
-        # lost: processing it would write another owner's state (its acks are refused
-        # anyway, so the owner processes it).
-        generation = app.consumer_generation_id
-        messages, done = [], []
-        for event in events:
-            m = event.message
-            if m.generation_id not in (None, generation):
-                continue
-            tp = m.tp
-            verdict = order.admit(generation, tp, m.offset)
-            if verdict == "gap" and on_gap(order, repairs, tp, m.offset, generation):
-                verdict = order.admit(generation, tp, m.offset)
-            if verdict != "gap":
-                done.append(event)
-                if verdict == "next":
-                    messages.append(m)
-        return messages, done
-
-    def on_gap(order: InOrder[TP], repairs: GapRepairs, tp: TP, offset: int, generation: int
-               ) -> bool:
-        """Fetch ``tp`` again from its missing offset; True if the gap is to be skipped."""
-        missing = order.expected(tp)
-        action = repairs.on_gap(tp, missing, time.monotonic())
-        if action == "refetch":
-            logger.warning("%s[%d]: offset %d arrived before %s; fetching from there again",
-                           tp.topic, tp.partition, offset, missing)
-            faust_compat.schedule_refetch(app.consumer, tp, missing, generation)
-        elif action == "skip":
-            logger.error("%s[%d]: offsets %s to %d never arrived after %d re-fetches; taking "
-                         "them for a gap in the log", tp.topic, tp.partition, missing,
-                         offset - 1, GAP_REFETCHES)
-            order.skip_to(tp, offset)
-        return action == "skip"
 
     async def contacts(outbox: Outbox, messages: Sequence[Message]) -> None:
         await join.on_records(outbox, messages)
@@ -212,6 +176,60 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     app.timer(HOLE_CHECK_SECONDS, name="repair-holes")(_logged(repair_holes, "repair-holes"))
     app.timer(PRUNE_EVERY_SECONDS, name="prune-idle")(_logged(prune_idle, "prune-idle"))
     return join
+
+
+class Admission:
+    """Which messages of an agent's batch are processed now, and which events are acked.
+
+    Each partition in offset order, every offset once (``order.py``): the next offsets
+    are processed and acked, offsets processed before in this consumer generation only
+    acked, and messages past a gap neither; a gap that stays is fetched again through
+    ``refetch`` (or skipped, after a few tries). A message fetched before a rebalance
+    may belong to a partition this worker lost: processing it would write another
+    owner's state (its acks are refused anyway, so the owner processes it); dropped.
+    """
+
+    def __init__(self, generation: Callable[[], int | None],
+                 base: Callable[[TP], int | None],
+                 refetch: Callable[[TP, int, int | None], None],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.generation = generation
+        self.order: InOrder[TP] = InOrder(base)
+        self.repairs = GapRepairs()
+        self.refetch = refetch
+        self.clock = clock
+
+    def __call__(self, events: Sequence[Any]) -> tuple[list[Message], list[Any]]:
+        """The messages to process, in order, and the events to ack once they are."""
+        generation = self.generation()
+        messages, done = [], []
+        for event in events:
+            m = event.message
+            if m.generation_id not in (None, generation):
+                continue
+            verdict = self.order.admit(generation, m.tp, m.offset)
+            if verdict == "gap" and self._skips(m.tp, m.offset, generation):
+                verdict = self.order.admit(generation, m.tp, m.offset)
+            if verdict != "gap":
+                done.append(event)
+                if verdict == "next":
+                    messages.append(m)
+        return messages, done
+
+    def _skips(self, tp: TP, offset: int, generation: int | None) -> bool:
+        """Act on a gap before ``offset``; True if it is to be skipped."""
+        missing = self.order.expected(tp)
+        action = self.repairs.on_gap(tp, missing, self.clock())
+        if action == "refetch" and missing is not None:
+            logger.warning("%s[%d]: offset %d arrived before %s; fetching from there again",
+                           tp.topic, tp.partition, offset, missing)
+            self.refetch(tp, missing, generation)
+        elif action == "skip":
+            logger.error("%s[%d]: offsets %s to %d never arrived after %d re-fetches; taking "
+                         "them for a gap in the log", tp.topic, tp.partition, missing,
+                         offset - 1, GAP_REFETCHES)
+            self.order.skip_to(tp, offset)
+        return action == "skip"
 
 
 def _logged(work: Any, name: str) -> Any:
