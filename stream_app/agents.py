@@ -83,7 +83,7 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
                         await process(producer, step, messages, intake.dead_letter)
                     except PartitionLost as lost:
                         logger.info("abandoning a batch unacked: %s", lost)
-                        admission.order.forget()
+                        admission.forget()
                         continue
                 if tracks_progress:
                     for m in messages:
@@ -215,6 +215,10 @@ class Admission:
                 if verdict == "next":
                     messages.append(m)
         return messages, done
+
+    def forget(self) -> None:
+        """A batch was abandoned half done: start again from the commit bases."""
+        self.order.forget()
 
     def _skips(self, tp: TP, offset: int, generation: int | None) -> bool:
         """Act on a gap before ``offset``; True if it is to be skipped."""

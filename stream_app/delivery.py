@@ -87,11 +87,11 @@ class Sender:
         sent: list[tuple[Any, int]] = []
         batch = kafka.create_batch()
         for record in records:
-            if batch.record_count() and not _append(batch, record):
+            if not _append(batch, record):  # full: send it, start the next with this one
                 sent.append(await _submit(kafka, batch, topic, partition))
                 batch = kafka.create_batch()
-            if not batch.record_count() and not _append(batch, record):
-                raise ValueError(f"a record for {topic}[{partition}] does not fit a batch")
+                if not _append(batch, record):
+                    raise ValueError(f"a record for {topic}[{partition}] fits no batch")
         if batch.record_count():
             sent.append(await _submit(kafka, batch, topic, partition))
         return LastOffset(sent)
