@@ -23,13 +23,15 @@ from typing import Any
 from faust.streams import Stream
 from faust.types import TP
 
-from . import faust_compat
+from . import faust_compat, metrics, taskdump
 from .app import Wiring
 from .batches import PartitionLost, Step, durably, process
 from .counters import CounterStore
 from .delivery import Outbox, Sender
+from .health import Health
 from .intake import Intake, Message
 from .join import Join
+from .looplag import LoopLag
 from .order import GAP_REFETCHES, GapRepairs, InOrder
 from .progress import PROGRESS_INTERVAL, InputPartition, IntakeProgress, Watermarks
 from .records import Progress, encode_keyed
@@ -44,12 +46,15 @@ HEARTBEAT_SECONDS = 1.0
 """Progress is re-sent at least this often, so a restarted join hears it soon."""
 PRUNE_EVERY_SECONDS = 300.0
 REVOCATION_SEND_SECONDS = 10.0
+PROBE_SECONDS = 1.0
+"""How often the health probe compares committed and end offsets and pings Redis."""
+PROBE_TIMEOUT_SECONDS = 5.0
 HOLE_CHECK_SECONDS = 1.0
 """How often partitions standing still behind their log are looked for (faust_compat)."""
 
 
 def register(wiring: Wiring, settings: Settings, store: CounterStore,
-             inputs: Sequence[tuple[str, int]]) -> Join:
+             inputs: Sequence[tuple[str, int]], health: Health, lag: LoopLag) -> Join:
     """Attach the agents and timers to the app; return the join (for its state)."""
     app = wiring.app
     partitions = faust_compat.KeyedPartitions(app, wiring.names.keyed, settings.partitions)
@@ -78,6 +83,7 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
         async def agent(stream: Stream[Any]) -> None:
             async for events in stream.noack_take(BATCH_SIZE, within=BATCH_WITHIN_SECONDS):
                 messages, done = admission(events)
+                health.processed(len(done))
                 if messages:
                     try:
                         await process(producer, step, messages, intake.dead_letter)
@@ -153,6 +159,8 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
         marks = progress.watermarks(assigned, caught_up, now)
         tick = time.monotonic()
         if not marks or (marks == last["marks"] and tick - last["at"] < HEARTBEAT_SECONDS):
+            if marks:
+                health.watermarks_sent()  # unchanged and recently sent: still flowing
             return
         record = encode_keyed(Progress(tuple((s.topic, s.partition, m)
                                              for s, m in sorted(marks.items()))))
@@ -162,20 +170,66 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
                 await outbox.send(wiring.names.keyed, None, record, partition=partition)
 
         await durably(producer, emit)
+        health.watermarks_sent()
         last.update(marks=marks, at=tick)
 
     async def prune_idle() -> None:
         if not (app.rebalancing or app.in_recovery):
-            logger.info("pruned %d idle contacts", join.prune_idle())
+            logger.info("pruned %d idle contacts", await join.prune_idle())
             await send_changes()
 
     async def repair_holes() -> None:
         faust_compat.repair_holes(app.consumer)
 
-    app.timer(PROGRESS_INTERVAL, name="send-progress")(_logged(send_progress, "send-progress"))
-    app.timer(HOLE_CHECK_SECONDS, name="repair-holes")(_logged(repair_holes, "repair-holes"))
-    app.timer(PRUNE_EVERY_SECONDS, name="prune-idle")(_logged(prune_idle, "prune-idle"))
+    async def probe_kafka() -> None:
+        tps = sorted(app.consumer.assignment())
+        if tps:
+            ends = await asyncio.wait_for(end_offsets([(tp.topic, tp.partition) for tp in tps]),
+                                          PROBE_TIMEOUT_SECONDS)
+            health.offsets({tp: faust_compat.processed_base(app, tp) for tp in tps},
+                           {TP(t, p): end for (t, p), end in ends.items()})
+
+    async def probe_redis() -> None:
+        await asyncio.wait_for(store.redis.ping(), PROBE_TIMEOUT_SECONDS)
+        health.redis_answered()
+
+    dumped: dict[str, bool] = {"stall": False}
+
+    async def probe_health() -> None:
+        """Committed vs end offsets of every assigned partition, Redis, the stall gauge;
+        a stall past the limit logs where every task waits, once per stall."""
+        lag.start()
+        failures = []
+        for probe in (probe_kafka, probe_redis):
+            try:
+                await probe()
+            except Exception as exc:
+                failures.append(exc)
+        stalled = health.stalled_seconds()
+        metrics.STALLED.set(stalled)
+        if stalled > health.stall_after and not dumped["stall"]:
+            logger.error("stalled for %.0f s with input waiting; where every task waits:\n%s",
+                         stalled, taskdump.dump(event_loops(app)))
+        dumped["stall"] = stalled > health.stall_after
+        if failures:
+            raise failures[0]
+
+    for timer, every in ((send_progress, PROGRESS_INTERVAL),
+                         (repair_holes, HOLE_CHECK_SECONDS),
+                         (prune_idle, PRUNE_EVERY_SECONDS),
+                         (probe_health, PROBE_SECONDS)):
+        name = timer.__name__.replace("_", "-")
+        app.timer(every, name=name)(_logged(timer, name, health))
     return join
+
+
+def event_loops(app: Any) -> dict[str, asyncio.AbstractEventLoop]:
+    """The worker's loop and its Kafka consumer thread's (for :mod:`taskdump`)."""
+    loops = {"main": asyncio.get_running_loop()}
+    thread = getattr(app.consumer, "_thread", None)
+    if thread is not None and getattr(thread, "thread_loop", None) is not None:
+        loops["consumer-thread"] = thread.thread_loop
+    return loops
 
 
 class Admission:
@@ -236,12 +290,17 @@ class Admission:
         return action == "skip"
 
 
-def _logged(work: Any, name: str) -> Any:
-    """A timer's failure is logged and retried at its next tick, never fatal."""
+def _logged(work: Any, name: str, health: Health) -> Any:
+    """A timer's failure is logged and retried at its next tick, never fatal; it is
+    counted, and one that keeps failing makes the worker not ready (``health``)."""
     async def timer() -> None:
         try:
             await work()
         except Exception:
+            metrics.TIMER_FAILURES.labels(name).inc()
+            health.timer_ran(name, ok=False)
             logger.exception("timer %s failed; retrying at its next tick", name)
+        else:
+            health.timer_ran(name, ok=True)
     timer.__name__ = timer.__qualname__ = name.replace("-", "_")
     return timer

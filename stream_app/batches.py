@@ -13,21 +13,19 @@ in it is durable, or the message was dead-lettered. So:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka.errors import KafkaError
 
 from . import metrics
-from .counters import OUTAGES as REDIS_OUTAGES
+from .counters import redis_outage
 from .delivery import Outbox, Producer
 from .events import Rejection
 from .intake import Message
+from .outages import through_outages
 
 logger = logging.getLogger(__name__)
-
-BACKOFF_MAX_SECONDS = 5.0
 
 
 class PartitionLost(Exception):
@@ -41,14 +39,6 @@ class PartitionLost(Exception):
 
 Step = Callable[[Outbox, Sequence[Message]], Awaitable[None]]
 DeadLetterer = Callable[[Outbox, Message, Rejection], Awaitable[None]]
-
-
-def is_outage(exc: BaseException) -> bool:
-    """True for errors that mean a service is away, not that a message is bad."""
-    if isinstance(exc, KafkaError):
-        return bool(getattr(exc, "retriable", False)) or type(exc).__name__ in {
-            "KafkaConnectionError", "KafkaTimeoutError", "NodeNotReadyError"}
-    return isinstance(exc, REDIS_OUTAGES)
 
 
 async def process(producer: Producer, step: Step, messages: Sequence[Message],
@@ -75,20 +65,26 @@ async def process(producer: Producer, step: Step, messages: Sequence[Message],
 
 
 async def durably(producer: Producer, effect: Callable[[Outbox], Awaitable[None]]) -> None:
-    """Apply ``effect`` and wait for its records' delivery, retrying through outages.
-
-    Any error that is not an outage propagates.
-    """
-    delay = 0.05
-    while True:
+    """Apply ``effect`` and wait for its records' delivery, retrying through outages
+    (``outages.py``: backoff with jitter, logged once per outage). Any error that is not
+    an outage propagates."""
+    async def attempt() -> None:
         outbox = Outbox(producer)
-        try:
-            await effect(outbox)
-            await outbox.delivered()
-            return
-        except Exception as exc:
-            if not is_outage(exc):
-                raise
-            logger.warning("outage (%s: %s); retrying in %.2fs", type(exc).__name__, exc, delay)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, BACKOFF_MAX_SECONDS)
+        await effect(outbox)
+        await outbox.delivered()
+
+    await through_outages(attempt, outage_of)
+
+
+def outage_of(exc: BaseException) -> str | None:
+    """The service whose absence ``exc`` means (kafka, redis), or None: not an outage."""
+    if isinstance(exc, KafkaError):
+        away = bool(getattr(exc, "retriable", False)) or type(exc).__name__ in {
+            "KafkaConnectionError", "KafkaTimeoutError", "NodeNotReadyError"}
+        return "kafka" if away else None
+    return redis_outage(exc)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True for errors that mean a service is away, not that a message is bad."""
+    return outage_of(exc) is not None

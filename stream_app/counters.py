@@ -21,7 +21,6 @@ a batch is one pipelined round trip of script calls.
 
 from __future__ import annotations
 
-import asyncio
 import calendar
 import functools
 import logging
@@ -34,13 +33,14 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
-from . import metrics
 from .matching import ConfigVersion, Decision
+from .outages import through_outages
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "cbs"
-BACKOFF_MAX_SECONDS = 5.0
+SOCKET_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 5.0
 OUTAGES = (ConnectionError, TimeoutError, BusyLoadingError, OSError)
 """Redis errors that mean "Redis is away", retried; any other error is a bug or bad data."""
 
@@ -99,6 +99,8 @@ def range_keys(environment_id: str, start: date, end: date) -> tuple[str, ...]:
         else:
             keys.extend(stats_key(environment_id, (day + timedelta(days=i)).isoformat())
                         for i in range((min(last, end) - day).days + 1))
+        if last >= end:  # also the calendar's last day: date.max + 1 day overflows
+            break
         day = last + timedelta(days=1)
     return tuple(keys)
 
@@ -109,10 +111,15 @@ def config_key(environment_id: str, agent_id: str) -> str:
 
 BUMP = """
 -- Every counter is kept per day and rolled up per month (``YYYY-MM``), in the same
--- script, so a long period reads months instead of days (``period_keys``).
+-- script, so a long period reads months instead of days (``period_keys``). A field a
+-- day move brings to zero is deleted (and with its last field the hash): a live run and
+-- a replay, which never moves, leave the same keys.
+local function bump1(key, f, n)
+  if redis.call('HINCRBY', key, f, n) == 0 then redis.call('HDEL', key, f) end
+end
 local function bump(sp, day, f, n)
-  redis.call('HINCRBY', sp .. day, f, n)
-  redis.call('HINCRBY', sp .. string.sub(day, 1, 7), f, n)
+  bump1(sp .. day, f, n)
+  bump1(sp .. string.sub(day, 1, 7), f, n)
 end
 """
 
@@ -335,7 +342,12 @@ class CounterStore:
 
     @classmethod
     def from_url(cls, url: str, dedup_ttl_seconds: int) -> CounterStore:
-        return cls(Redis.from_url(url, decode_responses=True), dedup_ttl_seconds)
+        # Bounded: a Redis that stops answering (a half-open connection, a frozen
+        # process) fails the call after SOCKET_TIMEOUT instead of holding it forever;
+        # the caller retries through the outage.
+        return cls(Redis.from_url(url, decode_responses=True, socket_timeout=SOCKET_TIMEOUT,
+                                  socket_connect_timeout=CONNECT_TIMEOUT,
+                                  health_check_interval=30), dedup_ttl_seconds)
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -367,34 +379,40 @@ class CounterStore:
         script call, in one pipelined round trip; the results in order."""
         if not calls:
             return []
-        pipe = self.redis.pipeline(transaction=False)
-        for i in range(0, len(calls), SCRIPT_CHUNK):
-            await script(keys=[], args=[orjson.dumps(calls[i:i + SCRIPT_CHUNK])], client=pipe)
-        return [result for reply in await pipe.execute() for result in orjson.loads(reply)]
+        # ``async with``: a pipeline that failed (Redis away) gives its connection back
+        # instead of being collected unclosed.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for i in range(0, len(calls), SCRIPT_CHUNK):
+                await script(keys=[], args=[orjson.dumps(calls[i:i + SCRIPT_CHUNK])],
+                             client=pipe)
+            replies = await pipe.execute()
+        return [result for reply in replies for result in orjson.loads(reply)]
 
     async def set_names(self, writes: Iterable[NameWrite]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        for w in writes:
-            await self._set_name(keys=list(names_keys(w.environment_id)),
-                                 args=[w.agent_id, repr(w.t), w.name], client=pipe)
-        await pipe.execute()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for w in writes:
+                await self._set_name(keys=list(names_keys(w.environment_id)),
+                                     args=[w.agent_id, repr(w.t), w.name], client=pipe)
+            await pipe.execute()
 
     async def add_config_versions(self, writes: Iterable[ConfigWrite]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        for w in writes:
-            member = orjson.dumps({"u": w.updated_at, "s": w.source_agent_ids, "n": w.name})
-            await self._add_config(keys=[config_key(w.environment_id, w.agent_id)],
-                                   args=[repr(w.ts), member, MAX_CONFIG_VERSIONS], client=pipe)
-        await pipe.execute()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for w in writes:
+                member = orjson.dumps({"u": w.updated_at, "s": w.source_agent_ids,
+                                       "n": w.name})
+                await self._add_config(keys=[config_key(w.environment_id, w.agent_id)],
+                                       args=[repr(w.ts), member, MAX_CONFIG_VERSIONS],
+                                       client=pipe)
+            await pipe.execute()
 
     async def config_versions(self, wanted: Iterable[tuple[str, str]]
                               ) -> dict[tuple[str, str], list[ConfigVersion]]:
         """Every stored role version per (environment, callback agent)."""
         keys = sorted(set(wanted))
-        pipe = self.redis.pipeline(transaction=False)
-        for env, agent in keys:
-            pipe.zrange(config_key(env, agent), 0, -1, withscores=True)
-        replies = await pipe.execute() if keys else []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for env, agent in keys:
+                pipe.zrange(config_key(env, agent), 0, -1, withscores=True)
+            replies = await pipe.execute() if keys else []
         return {k: [_version(member, ts) for member, ts in rows]
                 for k, rows in zip(keys, replies, strict=True)}
 
@@ -439,13 +457,9 @@ async def retried(write: Callable[..., Awaitable[R]], *args: Any) -> R:
     Safe because every script is idempotent; the agent stalls (and its lag grows) while
     Redis is away, then carries on. Other errors propagate.
     """
-    delay = 0.05
-    while True:
-        try:
-            return await write(*args)
-        except OUTAGES as exc:
-            logger.warning("Redis unavailable (%s: %s); retrying in %.2fs",
-                           type(exc).__name__, exc, delay)
-        metrics.REDIS_RETRIES.inc()
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, BACKOFF_MAX_SECONDS)
+    return await through_outages(lambda: write(*args), redis_outage)
+
+
+def redis_outage(exc: BaseException) -> str | None:
+    """``"redis"`` if ``exc`` means Redis is away (not that a command is wrong)."""
+    return "redis" if isinstance(exc, OUTAGES) else None

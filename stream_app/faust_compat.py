@@ -637,7 +637,12 @@ class KeyedTable(MutableMapping[bytes, Any]):
         return value
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self.table)
+        """RocksDB iterators read a snapshot, so a scan may yield while rows are written;
+        an in-memory store is a dict, iterated over a copy of its keys for the same
+        reason."""
+        if isinstance(self.table.data, RocksDBStore):
+            return iter(self.table)
+        return iter(list(self.table))
 
     def __len__(self) -> int:
         return len(self.table)

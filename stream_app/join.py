@@ -22,10 +22,11 @@ stored decision.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import logging
 import zlib
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
@@ -166,7 +167,7 @@ class Join:
         restart it starts lower, which only prunes less)."""
 
     async def on_records(self, outbox: Outbox, messages: Sequence[Message]) -> None:
-        self._index_pending()
+        await self._index_pending()
         inbound: list[tuple[bytes, int, InboundSeen]] = []
         outbound: dict[bytes, tuple[int, list[OutboundSeen]]] = {}
         moved: set[int] = set()
@@ -240,20 +241,25 @@ class Join:
 
     # -- decisions ----------------------------------------------------------------------
 
-    def _index_pending(self) -> None:
-        """(Re)build the due index from the table after a rebalance (or at start)."""
+    async def _index_pending(self) -> None:
+        """(Re)build the due index from the table after a rebalance (or at start), in
+        slices that give the loop back (only this agent writes ``pending``, so the table
+        does not change meanwhile)."""
         epoch = self.partitions.epoch()
         if self.due.epoch == epoch:
             return
-        self.due = DueIndex()
-        self.due.epoch = epoch
-        for key, row in self.pending.items():
+        due = DueIndex()
+        for i, (key, row) in enumerate(self.pending.items(), 1):
             for call in pending_of(row).values():
-                self.due.push(call.partition, call.cutoff(self.grace), key)
+                due.push(call.partition, call.cutoff(self.grace), key)
+            if i % SCAN_SLICE == 0:
+                await asyncio.sleep(0)
+        due.epoch = epoch
+        self.due = due
 
     async def decide_due(self, outbox: Outbox, partitions: set[int]) -> None:
         """Decide every pending call of ``partitions`` whose cutoff the watermark passed."""
-        self._index_pending()
+        await self._index_pending()
         due: list[tuple[bytes, PendingCall]] = []
         rows: dict[bytes, dict[str, PendingCall]] = {}
         for partition in partitions:
@@ -265,8 +271,9 @@ class Join:
                 due.extend((key, call) for call in calls.values()
                            if call.partition == partition and call.cutoff(self.grace) < low)
         metrics.PENDING.set(self.due.size())
-        if due:
-            await self._decide(outbox, due, rows)
+        for piece in _slices(due):
+            await self._decide(outbox, piece, rows)
+            await asyncio.sleep(0)  # a backlog coming due at once never holds the loop
 
     async def _decide(self, outbox: Outbox, due: list[tuple[bytes, PendingCall]],
                       rows: dict[bytes, dict[str, PendingCall]]) -> None:
@@ -317,23 +324,56 @@ class Join:
 
     # -- housekeeping ----------------------------------------------------------------
 
-    def prune_idle(self) -> int:
+    async def prune_idle(self) -> int:
         """Forget contacts none of whose outbound calls can explain a callback any more.
 
         Each contact by its own keyed partition's horizon, and only on the partitions this
         worker owns: a key it still holds from a partition another worker took over is
-        that worker's to prune. Returns contacts dropped.
+        that worker's to prune. Returns contacts dropped. The scan gives the loop back
+        every ``SCAN_SLICE`` contacts; a contact found idle is read again right before its
+        removal, with no ``await`` between (the contacts agent may have written it).
         """
+        idle = []
+        for i, key in enumerate(self.history.keys(), 1):
+            if i % SCAN_SLICE == 0:
+                await asyncio.sleep(0)
+            if self._prunable(key):
+                idle.append(key)
         dropped = 0
-        for key in list(self.history.keys()):
-            partition = self.partitions.of(key)
-            if not self.partitions.owned(partition) or partition not in self.newest_callback:
-                continue
-            if not prune(history_of(self.history.get(key)), self._horizon(partition)):
-                with self.partitions.writing(partition):
+        for key in idle:  # read afresh: the contacts agent may have written it meanwhile
+            if self._prunable(key):
+                with self.partitions.writing(self.partitions.of(key)):
                     self.history.pop(key, None)
                 dropped += 1
         return dropped
+
+    def _prunable(self, key: bytes) -> bool:
+        partition = self.partitions.of(key)
+        if not self.partitions.owned(partition) or partition not in self.newest_callback:
+            return False
+        return not prune(history_of(self.history.get(key)), self._horizon(partition))
+
+SCAN_SLICE = 1000
+"""Rows read per step of a table scan before the loop is given back."""
+DECIDE_SLICE = 200
+"""Calls decided per step before the loop is given back (about 20 ms of work)."""
+
+
+def _slices(due: list[tuple[bytes, PendingCall]], size: int = DECIDE_SLICE
+            ) -> Iterator[list[tuple[bytes, PendingCall]]]:
+    """``due`` in slices of about ``size`` calls, a contact's calls always in one slice:
+    each slice rewrites its contacts' pending rows from the rows as read."""
+    by_key: dict[bytes, list[tuple[bytes, PendingCall]]] = {}
+    for item in due:
+        by_key.setdefault(item[0], []).append(item)
+    piece: list[tuple[bytes, PendingCall]] = []
+    for calls in by_key.values():
+        piece.extend(calls)
+        if len(piece) >= size:
+            yield piece
+            piece = []
+    if piece:
+        yield piece
 
 
 def _group_ids(due: list[tuple[bytes, PendingCall]]) -> dict[bytes, tuple[int, set[str]]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_CONSUMED = Counter("callback_stats_events_consumed_total",
                           "Input messages consumed, by topic.", ["topic"])
@@ -23,11 +23,24 @@ LATE_CALLBACKS = Counter("callback_stats_late_callbacks_total",
                          "what is kept, flagged late).")
 PENDING = Gauge("callback_stats_pending_callbacks",
                 "Callbacks waiting out the grace period on this worker.")
-REDIS_RETRIES = Counter("callback_stats_redis_retries_total",
-                        "Redis batches retried after an error.")
+OUTAGE_RETRIES = Counter("callback_stats_outage_retries_total",
+                         "Effects retried because a service was unavailable, by service "
+                         "(kafka, redis).", ["service"])
 CONSUMER_LAG = Gauge("callback_stats_consumer_lag",
                      "Messages not yet committed, by input topic (end offset - committed).",
                      ["topic"])
+STALLED = Gauge("callback_stats_stalled_seconds",
+                "How long input has waited with no message processed and no offset committed "
+                "(0 while the worker makes progress or nothing waits).")
+TIMER_FAILURES = Counter("callback_stats_timer_failures_total",
+                         "Timer runs that failed (retried at their next tick), by timer.",
+                         ["timer"])
+LOOP_LAG = Histogram("callback_stats_event_loop_lag_seconds",
+                     "How late the event loop ran a callback due now: the time one step of "
+                     "work held the loop.",
+                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
+LOOP_LAG_WORST = Gauge("callback_stats_event_loop_lag_max_seconds",
+                       "The worst event loop lag seen since the worker started.")
 ASSIGNED = Gauge("callback_stats_assigned_partitions",
                  "Partitions this worker consumes now, by topic.", ["topic"])
 

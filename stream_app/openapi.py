@@ -9,8 +9,11 @@ from pydantic.json_schema import models_json_schema
 from .reader import STATS_PATH, ErrorResponse, StatsResponse
 
 ERRORS = {
-    "400": ("Bad dates: INVALID_DATE, INVALID_DATE_RANGE or DATE_RANGE_TOO_LARGE",
-            ["INVALID_DATE", "INVALID_DATE_RANGE", "DATE_RANGE_TOO_LARGE"]),
+    "400": ("Bad dates: INVALID_DATE, INVALID_DATE_RANGE or DATE_RANGE_TOO_LARGE (rules "
+            "across both dates, and against today's date, that a JSON schema cannot state); "
+            "INVALID_QUERY for a query string that is not UTF-8, a parameter given twice or one "
+            "this endpoint does not take",
+            ["INVALID_DATE", "INVALID_DATE_RANGE", "DATE_RANGE_TOO_LARGE", "INVALID_QUERY"]),
     "401": ("Missing, malformed or unknown token", ["UNAUTHORIZED"]),
     "503": ("The counter store is unavailable", ["UNAVAILABLE"]),
 }
@@ -27,15 +30,21 @@ def _build() -> dict[str, Any]:
                             {"properties": {"code": {"enum": codes}}}]}
         return {"description": description, "content": {"application/json": {"schema": schema}}}
 
-    date_param = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+    date_param = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$",
+                  "minLength": 10, "maxLength": 10}
     operation = {
         "summary": "Callback statistics of the token's environment",
         "security": [{"bearer": []}],
         "parameters": [
             {"name": "start_date", "in": "query", "required": False, "schema": date_param,
-             "description": "Inclusive. Default: today minus 30 days (configured time zone)."},
+             "description": (
+                 "Inclusive, a real calendar date (0001-01-01 to 9999-12-31). Default: "
+                 "today minus 30 days (configured time zone). Must not be after end_date "
+                 "(whose default is today), else 400 INVALID_DATE_RANGE; the period covers "
+                 "at most 366 days, else 400 DATE_RANGE_TOO_LARGE.")},
             {"name": "end_date", "in": "query", "required": False, "schema": date_param,
-             "description": "Inclusive. Default: today (configured time zone)."},
+             "description": "Inclusive, a real calendar date (0001-01-01 to 9999-12-31). "
+                            "Default: today (configured time zone)."},
         ],
         "responses": {
             "200": {"description": "Counters summed over the period",

@@ -101,6 +101,26 @@ def _parse_date(name: str, raw: str) -> date:
     raise ApiError(400, "INVALID_DATE", f"{name} must be a real date in YYYY-MM-DD form")
 
 
+QUERY_PARAMETERS = ("start_date", "end_date")
+
+
+def date_parameters(request: web.Request) -> tuple[str | None, str | None]:
+    """``start_date`` and ``end_date`` as sent, each at most once. Any other parameter is
+    refused rather than ignored: a typo such as ``start=`` would otherwise answer for the
+    default period as if it were the one asked for."""
+    try:
+        names = list(request.query.keys())
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(400, "INVALID_QUERY", "the query string cannot be decoded") from None
+    unknown = sorted({n for n in names if n not in QUERY_PARAMETERS})
+    if unknown:
+        raise ApiError(400, "INVALID_QUERY", "unknown query parameter; this endpoint takes "
+                       "start_date and end_date only")
+    if len(names) != len(set(names)):
+        raise ApiError(400, "INVALID_QUERY", "a query parameter is given more than once")
+    return request.query.get("start_date"), request.query.get("end_date")
+
+
 def environment_for(header: str | None, tokens: dict[str, str]) -> str:
     """The environment a bearer token names; every token is compared, in constant time."""
     scheme, _, presented = (header or "").partition(" ")
@@ -156,10 +176,7 @@ class Reader:
         environment = environment_for(request.headers.get("Authorization"),
                                       self.settings.tokens)
         today = self.clock().astimezone(self.settings.zone).date()
-        try:
-            start, end = request.query.get("start_date"), request.query.get("end_date")
-        except (UnicodeDecodeError, ValueError):
-            raise ApiError(400, "INVALID_QUERY", "the query string cannot be decoded") from None
+        start, end = date_parameters(request)
         return _json(await fetch_stats(self.store, environment,
                                        resolve_period(start, end, today)))
 
@@ -194,8 +211,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except ApiError as exc:
         response = _error(exc.status, exc.code, exc.message)
     except web.HTTPException as exc:
-        code = "NOT_FOUND" if exc.status == 404 else "HTTP_ERROR"
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status, "HTTP_ERROR")
         response = _error(exc.status, code, exc.reason)
+        if "Allow" in exc.headers:  # a 405 names the methods the path takes (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
     except (RedisError, OSError):
         logger.warning("Redis unavailable while serving %s", request.path)
         response = _error(503, "UNAVAILABLE", "the counter store is unavailable")

@@ -88,6 +88,45 @@ def down(layout: Layout) -> dict[str, str]:
     return {name: _stop(layout, name) for name in ("kafka", "redis")}
 
 
+def start(layout: Layout, name: str) -> str:
+    """Start one service (``kafka`` or ``redis``) unless its port already answers."""
+    layout.state_dir.mkdir(parents=True, exist_ok=True)
+    return {"kafka": _kafka_up, "redis": _redis_up}[name](layout)
+
+
+def send_signal(layout: Layout, name: str, sig: int) -> int | None:
+    """Send ``sig`` to a service this module started; return its pid (None if it is not
+    running). Waits until the process is gone when ``sig`` ends it (fault injection)."""
+    pid = _live_pid(layout, name)
+    if pid is None:
+        return None
+    os.killpg(pid, sig)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and port_open(
+            layout.kafka_port if name == "kafka" else layout.redis_port):
+        time.sleep(0.05)
+    _reap(pid)
+    return pid
+
+
+def _reap(pid: int) -> None:
+    """Collect a child's exit status (our own child when started in this process)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # not our child: wait until it is gone
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+            continue
+        if done:
+            return
+        time.sleep(0.05)
+
+
 def status(layout: Layout) -> dict[str, str]:
     result = {}
     for name, port in (("kafka", layout.kafka_port), ("redis", layout.redis_port)):

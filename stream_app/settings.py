@@ -53,6 +53,11 @@ class Settings(BaseSettings):
                        description="Faust table store: rocksdb:// (on disk under DATA_DIR; "
                                    "a restart recovers only the changelog tail) or memory:// "
                                    "(tables rebuilt from their changelogs on assignment).")
+    stall_seconds: float = Field(120.0, gt=0,
+                                 description="Liveness: /healthz fails once input has waited "
+                                             "this long with no message processed and no "
+                                             "offset committed (a supervisor restarts the "
+                                             "worker).")
     event_loop: EventLoop = Field("uvloop", description="Event loop of the worker and the "
                                   "reader: uvloop (faster) or asyncio (the standard one).")
     dedup_ttl_seconds: int = Field(3_888_000, gt=0,

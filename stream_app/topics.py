@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from murmurhash2 import murmurhash2
 
 from .settings import Settings
@@ -174,14 +174,33 @@ class EndOffsets:
         self._client: AIOKafkaConsumer | None = None
 
     async def __call__(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Bounded by ``TIMEOUT`` (raises ``TimeoutError``: Kafka is away); a
+        client that timed out is replaced on the next call."""
+        try:
+            return await asyncio.wait_for(self._ask(partitions), self.TIMEOUT)
+        except (TimeoutError, KafkaError):
+            await self.close()
+            raise
+
+    TIMEOUT = 10.0
+
+    async def _ask(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         if self._client is None:
-            client = AIOKafkaConsumer(bootstrap_servers=self.servers, enable_auto_commit=False)
-            await client.start()
+            client = AIOKafkaConsumer(bootstrap_servers=self.servers, enable_auto_commit=False,
+                                      request_timeout_ms=int(self.TIMEOUT * 1000))
+            try:
+                await client.start()
+            except BaseException:
+                await client.stop()
+                raise
             self._client = client
         ends = await self._client.end_offsets([TopicPartition(t, p) for t, p in partitions])
         return {(tp.topic, tp.partition): int(offset) for tp, offset in ends.items()}
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.stop()
-            self._client = None
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await asyncio.wait_for(client.stop(), self.TIMEOUT)
+            except Exception as exc:  # closing a client of a vanished broker: let it go
+                logger.debug("end-offsets client not closed cleanly: %r", exc)

@@ -6,15 +6,18 @@ import asyncio
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import faust
 from aiokafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import faust_compat
-from .agents import register
+from . import faust_compat, logsummary, taskdump
+from .agents import event_loops, register
 from .app import create_app
 from .counters import CounterStore
+from .health import Health
+from .looplag import LoopLag
 from .loops import use_event_loop
 from .metrics import observe_assignment, observe_lag
 from .settings import Settings
@@ -34,9 +37,13 @@ def run_worker(settings: Settings, loglevel: str = "INFO") -> None:
     faust_compat.install()
     wiring = create_app(settings)
     store = CounterStore.from_url(settings.redis_url, settings.dedup_ttl_seconds)
-    register(wiring, settings, store, inputs)
-    _add_pages(wiring.app)
-    worker = faust.Worker(wiring.app, loglevel=loglevel, quiet=True)
+    health = Health(settings.stall_seconds)
+    register(wiring, settings, store, inputs, health, LoopLag())
+    _add_pages(wiring.app, health)
+    summary = logsummary.RepeatSummary()
+    wiring.app.timer(logsummary.INTERVAL, name="log-summary")(_flushing(summary))
+    worker = _Worker(wiring.app, loglevel=loglevel, quiet=True)
+    worker.summary = summary
     # mode leaves the root logger at DEBUG and filters in the handlers, so every debug
     # call of the libraries builds a record nobody prints (faust logs each send: ~3% of
     # the hot path, aiokafka ~4%); keep them off unless the worker runs at DEBUG.
@@ -45,6 +52,23 @@ def run_worker(settings: Settings, loglevel: str = "INFO") -> None:
         logging.getLogger(library).setLevel(max(logging.INFO, level if isinstance(level, int)
                                                   else logging.INFO))
     worker.execute_from_commandline()
+
+
+class _Worker(faust.Worker):
+    """Faust's worker with repeated library errors summarised (``logsummary``)."""
+
+    summary: logsummary.RepeatSummary | None = None
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        if self.summary is not None:
+            logsummary.install(self.summary, logger)
+
+
+def _flushing(summary: logsummary.RepeatSummary) -> Any:
+    async def log_summary() -> None:
+        summary.flush()
+    return log_summary
 
 
 async def _wait_for_topics(settings: Settings) -> list[tuple[str, int]]:
@@ -64,7 +88,7 @@ async def _wait_for_topics(settings: Settings) -> list[tuple[str, int]]:
             await asyncio.sleep(1.0)
 
 
-def _add_pages(app: faust.App) -> None:
+def _add_pages(app: faust.App, health: Health) -> None:
     @app.page("/metrics")  # type: ignore[arg-type]
     async def metrics(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
         monitor = app.monitor
@@ -76,4 +100,18 @@ def _add_pages(app: faust.App) -> None:
 
     @app.page("/healthz")  # type: ignore[arg-type]
     async def healthz(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
-        return web.json({"status": "ok"})
+        """Liveness: fails once the worker is stalled (``health.py``)."""
+        ok, body = health.live()
+        return web.json(body, status=200 if ok else 503)
+
+    @app.page("/readyz")  # type: ignore[arg-type]
+    async def readyz(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
+        ok, body = health.ready(len(app.consumer.assignment()),
+                                bool(app.rebalancing or app.in_recovery))
+        return web.json(body, status=200 if ok else 503)
+
+    @app.page("/debug/tasks")  # type: ignore[arg-type]
+    async def tasks(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
+        """Where every task of the worker waits (evidence for a hang); bound to the
+        worker's web address, like /metrics."""
+        return web.text(taskdump.dump(event_loops(app)))

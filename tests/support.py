@@ -60,8 +60,11 @@ class WorkerProcess:
                                     for k, v in env.items()})
         self.log = Path(env["STREAM_APP_DATA_DIR"]) / "worker.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.wanted = False
+        """Started and not stopped on purpose since (a supervisor restarts it if it dies)."""
 
     def start(self) -> None:
+        self.wanted = True
         child_env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
@@ -73,10 +76,12 @@ class WorkerProcess:
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks, no final commit."""
         assert self.process is not None
+        self.wanted = False
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
 
     def stop(self) -> None:
+        self.wanted = False
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()

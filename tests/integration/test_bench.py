@@ -34,6 +34,8 @@ def test_the_bench_prints_every_figure(endpoints: Endpoints, tmp_path: Path) -> 
     assert figures["reader"]["requests"] > 0 and figures["reader"]["p99_ms"] > 0
     assert figures["end_to_end"]["probes"] == 3
     assert figures["end_to_end"]["not_visible_in_10s"] == 0
+    assert figures["end_to_end"]["max_ms"] >= figures["end_to_end"]["p99_ms"] > 0
+    assert figures["end_to_end"]["worst_loop_lag_ms"] > 0, "the worker's loop lag is measured"
     assert figures["restart"]["restart_to_first_event_s"] > 0
     assert figures["restart"]["state_disk_mib"] > 0, "RocksDB tables on disk"
     scale = figures["scale_out"]
@@ -43,5 +45,6 @@ def test_the_bench_prints_every_figure(endpoints: Endpoints, tmp_path: Path) -> 
     assert scale["workers_2"]["cpu_us_per_event"] > 0 and "cpu_growth_percent" in scale
     for line in ("| worker end to end |", "| same, with this project's Faust patches and uvloop |",
                  "goal worker CPU per event", "goal reader p99", "goal end to end p99",
+                 "goal worst event loop lag", "worst event loop lag",
                  "goal restart to first event", "goal scale-out CPU per event growth"):
         assert line in run.stdout, line

@@ -18,6 +18,7 @@ from stream_app.counters import (
     CounterStore,
     InboundWrite,
     period_keys,
+    stats_prefix,
 )
 from stream_app.matching import UNMATCHED, CallRecord, Decision, day_bucket
 from tests.conftest import Endpoints
@@ -63,8 +64,21 @@ async def _check(url: str, sequence, decide_after: int, decision: Decision,
         for day, month in zip(days, months, strict=True):
             await _agrees(store, env, [day], day == day_bucket(record.time.t, ZONE), record)
             await _agrees(store, env, month, day_bucket(record.time.t, ZONE) in month, record)
+        await _same_keys_as_a_replay(store, env, day_bucket(record.time.t, ZONE))
     finally:
         await store.close()
+
+
+async def _same_keys_as_a_replay(store: CounterStore, env: str, day: str) -> None:
+    """A replay counts the call straight on its final day: a hash a day move emptied is
+    gone, and no field is left at zero, so both runs leave the same keys and fields."""
+    prefix = stats_prefix(env)
+    keys = {k.decode() if isinstance(k, bytes) else k
+            async for k in store.redis.scan_iter(match=f"{prefix}*")}
+    assert keys == {prefix + day, prefix + day[:7]}
+    for key in keys:
+        values = await store.redis.hvals(key)
+        assert values and all(int(v) != 0 for v in values), (key, values)
 
 
 def _whole_month(day: str) -> list[str]:

@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from stream_app import batches
+from stream_app import batches, outages
 from stream_app.delivery import Outbox, Record
 from stream_app.events import Rejection
 from stream_app.records import DEAD_LETTER_BUDGET, DeadLetter
@@ -61,8 +61,7 @@ async def dead_letter(outbox: Outbox, message: Any, rejection: Rejection) -> Non
 
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_sleep = asyncio.sleep
-    monkeypatch.setattr(batches.asyncio, "sleep", lambda _: real_sleep(0))
+    monkeypatch.setattr(outages, "backoff", lambda attempt: 0.0)
 
 
 def run(step: batches.Step, messages: Sequence[Msg]) -> Producer:

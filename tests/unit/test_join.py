@@ -229,7 +229,7 @@ class OnePartitionOwned(AllPartitions):
         return partition == 0
 
 
-def test_idle_contacts_are_pruned_only_on_owned_partitions() -> None:
+async def test_idle_contacts_are_pruned_only_on_owned_partitions() -> None:
     s = Settings(recency_window_seconds=int(W), match_grace_seconds=G,
                  allowed_lateness_seconds=10, dedup_ttl_seconds=10**7)
     old = [[0.0, 1.0, "a", "o1"]]
@@ -237,7 +237,7 @@ def test_idle_contacts_are_pruned_only_on_owned_partitions() -> None:
     join = Join(s, TopicNames.from_settings(s), FakeStore([]), history, {},  # type: ignore
                 Watermarks(INPUTS), OnePartitionOwned())
     join.newest_callback.update({0: 10_000.0, 1: 10_000.0})
-    assert join.prune_idle() == 1
+    assert await join.prune_idle() == 1
     assert list(history) == [b"e\x1f+1"], "partition 1's contact is another worker's to prune"
 
 
@@ -254,3 +254,36 @@ def test_calls_pending_in_a_recovered_table_are_decided() -> None:
     marks = tuple((p.topic, p.partition, 100.0) for p in INPUTS)
     asyncio.run(after.on_records(outbox, [Msg(encode_keyed(Progress(marks)))]))  # type: ignore
     assert len(outbox.sent) == 1 and not after.pending
+
+
+async def test_a_backlog_coming_due_at_once_is_decided_in_slices_that_yield() -> None:
+    """1,500 callbacks (three per contact) due at one progress record: every one decided
+    once, the pending table emptied, and the loop given back between slices."""
+    from stream_app.join import DECIDE_SLICE
+
+    store = FakeStore([])
+    join = join_for(store)
+    outbox = Outbox()
+    batch = [Msg(encode_keyed(InboundSeen(ENV, 100.0, "received", f"call{i}", "cb1",
+                                          f"ev{i}", 50.0)), f"+55119{i // 3:08d}".encode())
+             for i in range(1500)]
+    await join.on_records(outbox, batch)  # type: ignore[arg-type]
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0)
+    ticks = 0
+    done = tuple((q.topic, q.partition, 1e18) for q in INPUTS)
+    await join.on_records(outbox, [Msg(encode_keyed(Progress(done)))])  # type: ignore[arg-type]
+    task.cancel()
+    classified = [orjson.loads(v)["call_id"] for v in outbox.sent
+                  if orjson.loads(v)["kind"] == "classified"]
+    assert sorted(classified) == sorted(f"call{i}" for i in range(1500))
+    assert join.pending == {}
+    assert ticks >= 1500 // DECIDE_SLICE - 1

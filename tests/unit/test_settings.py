@@ -88,3 +88,18 @@ def test_compose_uses_only_known_settings_and_the_local_kafka_release() -> None:
         env = compose["services"][service]["environment"]
         assert env["STREAM_APP_KAFKA_BOOTSTRAP"] == "kafka:9092"
         assert env["STREAM_APP_REDIS_URL"].startswith("redis://redis:")
+
+
+def test_compose_and_the_image_probe_the_health_endpoints() -> None:
+    """The worker's container is restarted on a failed liveness probe (/healthz on its
+    web port); the reader's readiness is /readyz on its port."""
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    worker = " ".join(compose["services"]["worker"]["healthcheck"]["test"])
+    reader = " ".join(compose["services"]["reader"]["healthcheck"]["test"])
+    defaults = Settings()
+    assert f":{defaults.worker_web_port}/healthz" in worker
+    assert f":{compose['services']['reader']['environment']['STREAM_APP_READER_PORT']}/readyz" \
+        in reader
+    assert compose["services"]["worker"]["restart"] == "unless-stopped"
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "HEALTHCHECK" in dockerfile and f":{defaults.worker_web_port}/healthz" in dockerfile

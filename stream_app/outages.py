@@ -1,0 +1,104 @@
+"""Retrying through an outage of Kafka or Redis: backoff with jitter, logged once.
+
+Giving up on a write would lose data, so an effect that fails because a service is
+away is retried until it succeeds (every effect here is idempotent). What an outage
+must not do is flood the log or hammer the service on its way back: attempts back off
+exponentially with full jitter (so workers that lost the service together do not come
+back in step), and the log says each outage once when it starts, every
+:data:`REPORT_EVERY` seconds while it lasts, and once when it ends, with its length and
+number of retries.
+
+Pure: the caller says which errors are an outage of which service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from . import metrics
+
+logger = logging.getLogger(__name__)
+
+R = TypeVar("R")
+FIRST_DELAY = 0.05
+MAX_DELAY = 5.0
+REPORT_EVERY = 30.0
+
+
+@dataclass
+class Outage:
+    """One service's current outage, as the log tells it."""
+
+    service: str
+    since: float
+    retries: int = 0
+    reported: float = field(default=0.0)
+
+
+class OutageLog:
+    """Per service: is it away, since when, how many retries; says so once."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.current: dict[str, Outage] = {}
+
+    def failed(self, service: str, exc: BaseException) -> None:
+        now = self.clock()
+        outage = self.current.get(service)
+        if outage is None:
+            self.current[service] = Outage(service, now, reported=now)
+            logger.warning("%s unavailable (%s: %s); retrying with backoff until it is back",
+                           service, type(exc).__name__, exc)
+            return
+        outage.retries += 1
+        if now - outage.reported >= REPORT_EVERY:
+            outage.reported = now
+            logger.warning("%s still unavailable after %.0f s (%d retries; last: %s)",
+                           service, now - outage.since, outage.retries, type(exc).__name__)
+
+    def succeeded(self, service: str) -> None:
+        outage = self.current.pop(service, None)
+        if outage is not None:
+            logger.warning("%s is back after %.1f s (%d retries)", service,
+                           self.clock() - outage.since, outage.retries)
+
+
+LOG = OutageLog()
+
+
+def backoff(attempt: int, rnd: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before retry ``attempt`` (1, 2, ...): exponential, capped, with
+    full jitter."""
+    ceiling = min(MAX_DELAY, FIRST_DELAY * 2 ** (attempt - 1))
+    return float(ceiling * (0.5 + 0.5 * rnd()))
+
+
+async def through_outages(attempt: Callable[[], Awaitable[R]],
+                          outage_of: Callable[[BaseException], str | None],
+                          log: OutageLog = LOG) -> R:
+    """``attempt()`` until it succeeds; an error ``outage_of`` names a service for is
+    retried, any other propagates."""
+    tries = 0
+    away: set[str] = set()
+    while True:
+        try:
+            result = await attempt()
+        except Exception as exc:
+            service = outage_of(exc)
+            if service is None:
+                raise
+            away.add(service)
+            log.failed(service, exc)
+            metrics.OUTAGE_RETRIES.labels(service).inc()
+            tries += 1
+            await asyncio.sleep(backoff(tries))
+            continue
+        for service in away:
+            log.succeeded(service)
+        return result

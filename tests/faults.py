@@ -1,0 +1,403 @@
+"""The fault matrix: one service dies at a random instant under steady traffic.
+
+Each run gets a Kafka broker and a Redis of its own matrix (``stream-app services`` on
+free ports in a scratch directory, so killing them disturbs nothing else), fresh topics
+and a fresh consumer group, and a workload from the simulator produced at a steady rate
+by a producer that retries what an outage made fail. At a random instant one fault
+hits; the service is restarted after ``outage`` seconds, with no other manual step. The
+run is **exact** when, once the traffic is over, the audit finds no committed input
+offset left unprocessed, and every counter (received, answered, unmatched, by source,
+per environment and day) and every outcome record equals the oracle computed from the
+input topics as they are, with their record timestamps (the contract's rule: a broker
+outage delays records, so the emission order is not the reference).
+
+Faults: ``broker-sigterm``, ``broker-sigkill``, ``redis-sigkill``, ``worker-sigkill``,
+``workers-3`` (three workers, one SIGKILLed, one SIGTERMed, both restarted). A short
+run of the broker SIGKILL case is in the test suite (``tests/integration/test_faults.py``);
+``make faults`` runs the whole matrix and prints its table:
+
+    python -m tests.faults --runs 3 --faults broker-sigkill,redis-sigkill
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import random
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
+
+from stream_app import services
+from stream_app.audit import audit
+from stream_app.counters import CounterStore
+from stream_app.simulate import Scenario, Traffic, generate
+from tests.support import (
+    WorkerProcess,
+    free_port,
+    outcome_counts,
+    poll,
+    read_topic,
+    stored_counts,
+    truth_counts,
+    truth_from_topics,
+    worker_env,
+)
+
+FAULTS = ("broker-sigterm", "broker-sigkill", "redis-sigkill", "worker-sigkill", "workers-3")
+
+
+@dataclass
+class FaultRun:
+    fault: str
+    seed: int
+    messages: int = 0
+    hit_at: float = 0.0
+    """Seconds into the traffic when the fault hit."""
+    restored_at: float = 0.0
+    recovery_seconds: float | None = None
+    """From the restart of what died until every counter equals the oracle."""
+    exact: bool = False
+    missing_offsets: int | None = None
+    log_lines: int = 0
+    failed_sends: int = 0
+    restarts: dict[str, int] = field(default_factory=dict)
+    """Workers the supervisor restarted, by reason (exited, liveness)."""
+    mismatches: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        recovery = "-" if self.recovery_seconds is None else f"{self.recovery_seconds:.1f}s"
+        return (f"{self.fault} seed={self.seed}: {self.messages} messages, hit at "
+                f"{self.hit_at:.1f}s, exact={self.exact}, recovery {recovery}, audit "
+                f"missing={self.missing_offsets}, {self.log_lines} log lines, "
+                f"{self.failed_sends} sends retried, restarts {self.restarts}")
+
+
+@dataclass
+class Services:
+    """A Kafka broker and a Redis of the matrix's own, on free ports."""
+
+    layout: services.Layout
+
+    @property
+    def kafka(self) -> str:
+        return f"127.0.0.1:{self.layout.kafka_port}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.layout.redis_port}/0"
+
+    def kill(self, name: str, sig: int) -> None:
+        services.send_signal(self.layout, name, sig)
+
+    def start(self, name: str) -> None:
+        services.start(self.layout, name)
+
+
+def _kafka_ports() -> int:
+    """A free port whose successor (the controller's) is free too."""
+    while True:
+        port = free_port()
+        if not services.port_open(port + 1) and port < 65000:
+            return port
+
+
+@contextmanager
+def own_services(root: Path | None = None) -> Iterator[Services]:
+    """Kafka and Redis started for the matrix alone, stopped at the end."""
+    with tempfile.TemporaryDirectory(prefix="faults-", dir=root) as scratch:
+        default = services.Layout.default()
+        layout = services.Layout(Path(scratch), default.cache_dir, _kafka_ports(),
+                                 free_port())
+        services.up(layout)
+        try:
+            yield Services(layout)
+        finally:
+            services.down(layout)
+
+
+class SteadyProducer:
+    """Sends the traffic at a steady rate; a send an outage failed is sent again later
+    (a duplicate on the topic at worst, which the processor must absorb anyway)."""
+
+    def __init__(self, bootstrap: str, topics: dict[str, str], traffic: Traffic) -> None:
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self.traffic = traffic
+        self.sent = 0
+        self.retried = 0
+
+    async def run(self, seconds: float) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=10,
+                                    acks="all", request_timeout_ms=10_000,
+                                    retry_backoff_ms=500)
+        await producer.start()
+        try:
+            rate = len(self.traffic.messages) / seconds
+            began = time.monotonic()
+            pending: list[tuple[int, asyncio.Future[Any]]] = []
+            for i, (kind, value) in enumerate(self.traffic.messages):
+                pending.append((i, await self._send(producer, kind, value)))
+                ahead = (i + 1) / rate - (time.monotonic() - began)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+            await self._settle(producer, pending)
+        finally:
+            await producer.stop()
+
+    async def _send(self, producer: AIOKafkaProducer, kind: str,
+                    value: bytes) -> asyncio.Future[Any]:
+        while True:
+            try:
+                return await producer.send(self.topics[kind], value)
+            except Exception:  # the buffer is full or the metadata is gone: wait
+                await asyncio.sleep(0.5)
+
+    async def _settle(self, producer: AIOKafkaProducer,
+                      pending: list[tuple[int, asyncio.Future[Any]]]) -> None:
+        while pending:
+            again = []
+            for i, future in pending:
+                try:
+                    await future
+                    self.sent += 1
+                except Exception:
+                    self.retried += 1
+                    kind, value = self.traffic.messages[i]
+                    again.append((i, await self._send(producer, kind, value)))
+            pending = again
+
+
+async def run_fault(fault: str, own: Services, workdir: Path, *, seed: int,
+                    seconds: float = 30.0, callbacks: int = 600, outage: float = 10.0,
+                    grace: float = 5.0, settle_timeout: float = 180.0,
+                    worker_settings: dict[str, Any] | None = None,
+                    hit_window: tuple[float, float] = (0.05, 0.5),
+                    log: Callable[[str], None] = print) -> FaultRun:
+    """One run of ``fault`` (see the module doc)."""
+    rnd = random.Random(seed)
+    scenario = Scenario(seed=seed, environments=2, callbacks=callbacks,
+                        contacts=max(50, callbacks // 4),
+                        environment_prefix=f"fault-{uuid.uuid4().hex[:6]}")
+    traffic = generate(scenario)
+    result = FaultRun(fault, seed, len(traffic.messages))
+    count = 3 if fault == "workers-3" else 1
+    base = worker_env(own.kafka, own.redis_url, workdir / "w0", match_grace_seconds=grace,
+                      **(worker_settings or {}))
+    pool = []
+    for i in range(count):
+        (workdir / f"w{i}").mkdir(parents=True, exist_ok=True)
+        pool.append(WorkerProcess({**base, "STREAM_APP_DATA_DIR": str(workdir / f"w{i}"),
+                                   "STREAM_APP_WORKER_WEB_PORT": str(free_port())}))
+    s = pool[0].settings
+    topics = {"outbound": s.topic_outbound, "inbound": s.topic_inbound,
+              "config": s.topic_config}
+    for worker in pool:
+        worker.start()
+    sender = SteadyProducer(own.kafka, topics, traffic)
+    began = time.monotonic()
+    supervisor = Supervisor(pool)
+    watching = asyncio.create_task(supervisor.run())
+    try:
+        sending = asyncio.create_task(sender.run(seconds))
+        result.hit_at = rnd.uniform(*hit_window) * seconds
+        await asyncio.sleep(result.hit_at)
+        await _inject(fault, own, pool, rnd, outage)
+        result.restored_at = time.monotonic() - began
+        log(f"  {fault}: hit at {result.hit_at:.1f}s, restored at {result.restored_at:.1f}s")
+        await sending
+        result.failed_sends = sender.retried
+        await _settle(result, s, own, began, settle_timeout)
+        try:
+            result.missing_offsets = (await audit(s)).missing
+        except Exception as exc:  # e.g. the group never committed anything
+            result.notes.append(f"audit failed: {exc!r}")
+        result.exact = result.exact and result.missing_offsets == 0
+    finally:
+        watching.cancel()
+        result.restarts = supervisor.restarts
+        for worker in pool:
+            worker.stop()
+        result.log_lines = sum(_lines(w.log) for w in pool)
+    return result
+
+
+class Supervisor:
+    """What runs the workers in production (systemd, Kubernetes, compose's ``restart``):
+    a worker that exited is started again, and one whose liveness probe (``/healthz``)
+    fails is killed and started again. Each restart is counted by its reason, so a run
+    that needed one shows it."""
+
+    def __init__(self, pool: list[WorkerProcess]) -> None:
+        self.pool = pool
+        self.restarts: dict[str, int] = {"exited": 0, "liveness": 0}
+
+    async def run(self) -> None:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as http:
+            while True:
+                await asyncio.sleep(1.0)
+                for worker in self.pool:
+                    if worker.wanted and not worker.alive():
+                        self.restarts["exited"] += 1
+                        worker.start()
+                    elif worker.alive() and await _stalled(http, worker):
+                        self.restarts["liveness"] += 1
+                        worker.kill()
+                        worker.start()
+
+
+async def _stalled(http: Any, worker: WorkerProcess) -> bool:
+    url = f"http://127.0.0.1:{worker.env['STREAM_APP_WORKER_WEB_PORT']}/healthz"
+    try:
+        async with http.get(url, timeout=2) as response:
+            return bool(response.status == 503)
+    except Exception:  # not serving yet (starting) or busy: not a liveness verdict
+        return False
+
+
+async def _inject(fault: str, own: Services, pool: list[WorkerProcess], rnd: random.Random,
+                  outage: float) -> None:
+    loop = asyncio.get_running_loop()
+    if fault.startswith("broker-") or fault == "redis-sigkill":
+        name = "redis" if fault == "redis-sigkill" else "kafka"
+        sig = signal.SIGTERM if fault.endswith("sigterm") else signal.SIGKILL
+        await loop.run_in_executor(None, own.kill, name, sig)
+        await asyncio.sleep(outage)
+        await loop.run_in_executor(None, own.start, name)
+    elif fault == "worker-sigkill":
+        pool[0].kill()
+        await asyncio.sleep(rnd.uniform(0.5, 3.0))
+        pool[0].start()
+    elif fault == "workers-3":
+        victims = rnd.sample(pool, 2)
+        victims[0].kill()
+        await asyncio.sleep(rnd.uniform(1.0, 4.0))
+        victims[1].stop()
+        await asyncio.sleep(rnd.uniform(1.0, 4.0))
+        for worker in victims:
+            worker.start()
+    else:
+        raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
+
+
+async def _settle(result: FaultRun, settings: Any, own: Services, began: float,
+                  settle_timeout: float) -> None:
+    """Wait until every counter equals the oracle on the topics; compare outcomes."""
+    truth = {e: d for e, d in (await truth_from_topics(settings)).items()
+             if e.startswith("fault-")}
+    wanted = truth_counts(truth)
+    redis = Redis.from_url(own.redis_url, decode_responses=True)
+    store = CounterStore(redis, 3600)
+
+    async def counts() -> dict[str, dict[str, tuple]]:
+        try:
+            return await stored_counts(store, wanted)
+        except Exception as exc:  # Redis still away: not there yet
+            return {"error": {"": (repr(exc),)}}
+
+    try:
+        await poll(counts, lambda c: c == wanted, timeout=settle_timeout, interval=0.5,
+                   what="every counter equal to the oracle")
+        result.recovery_seconds = time.monotonic() - began - result.restored_at
+        result.exact = True
+    except AssertionError:
+        got = await counts()
+        result.mismatches = [f"{e} {d}: got {got.get(e, {}).get(d)}, oracle {v}"
+                             for e, days in wanted.items() for d, v in days.items()
+                             if got.get(e, {}).get(d) != v]
+    finally:
+        await redis.aclose()
+    published = outcome_counts(await read_topic(settings.kafka_bootstrap,
+                                                settings.topic_outcomes))
+    if {e: d for e, d in published.items() if e in wanted} != wanted:
+        result.exact = False
+        result.notes.append("outcome records differ from the oracle")
+
+
+def _lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with path.open("rb") as f:
+        return sum(1 for _ in f)
+
+
+def table(runs: list[FaultRun]) -> str:
+    """fault | runs | exact | recovery (median, max) | log lines (max)."""
+    rows = ["| fault | runs | exact | recovery median | recovery max | log lines max "
+            "| restarts (exited / liveness) |", "|---|---|---|---|---|---|---|"]
+    for fault in dict.fromkeys(r.fault for r in runs):
+        mine = [r for r in runs if r.fault == fault]
+        times = sorted(r.recovery_seconds for r in mine if r.recovery_seconds is not None)
+        median = f"{times[len(times) // 2]:.1f} s" if times else "-"
+        worst = f"{times[-1]:.1f} s" if times else "-"
+        rows.append(f"| {fault} | {len(mine)} | {sum(r.exact for r in mine)}/{len(mine)} | "
+                    f"{median} | {worst} | {max(r.log_lines for r in mine)} | "
+                    f"{sum(r.restarts.get('exited', 0) for r in mine)} / "
+                    f"{sum(r.restarts.get('liveness', 0) for r in mine)} |")
+    return "\n".join(rows)
+
+
+async def matrix(faults: list[str], runs: int, seed: int, keep: Path | None = None,
+                 **kwargs: Any) -> list[FaultRun]:
+    """Every fault ``runs`` times; the workers' logs are kept under ``keep`` if given."""
+    results = []
+    with own_services() as own:
+        for fault in faults:
+            for i in range(runs):
+                with tempfile.TemporaryDirectory(prefix="fault-run-") as scratch:
+                    workdir = Path(scratch) if keep is None else keep / f"{fault}-{seed + i}"
+                    run = await run_fault(fault, own, workdir, seed=seed + i, **kwargs)
+                print(run.line(), flush=True)
+                for line in run.mismatches[:5] + run.notes:
+                    print(f"    {line}", flush=True)
+                results.append(run)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--faults", default=",".join(FAULTS))
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--callbacks", type=int, default=600)
+    parser.add_argument("--outage", type=float, default=10.0)
+    parser.add_argument("--grace", type=float, default=5.0)
+    parser.add_argument("--settle-timeout", type=float, default=180.0)
+    parser.add_argument("--keep", type=Path, help="keep each run's worker logs here")
+    parser.add_argument("--hit-window", default="0.05,0.5",
+                        help="the fault hits at a random fraction of the traffic's time in "
+                             "this range (0.05: while the worker may still be starting)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a worker setting, e.g. --set partitions=8 (STREAM_APP_ omitted)")
+    args = parser.parse_args()
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the producer's own retries
+    # Stopped from outside, still stop what it started (the services' finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    results = asyncio.run(matrix(args.faults.split(","), args.runs, args.seed, args.keep,
+                                 seconds=args.seconds, callbacks=args.callbacks,
+                                 outage=args.outage, grace=args.grace,
+                                 settle_timeout=args.settle_timeout,
+                                 worker_settings=dict(v.split("=", 1) for v in args.set),
+                                 hit_window=tuple(map(float, args.hit_window.split(",")))))
+    print(table(results))
+    raise SystemExit(0 if all(r.exact for r in results) else 1)
+
+
+if __name__ == "__main__":
+    main()
