@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint services-up services-down bench soak
+.PHONY: demo test install lint services-up services-down bench soak faults
 
 demo: $(STAMP)
 	$(VENV)/bin/stream-app demo
@@ -42,3 +42,9 @@ bench: $(STAMP)
 soak: $(STAMP)
 	$(VENV)/bin/stream-app services up
 	$(VENV)/bin/python -m tests.soak --seconds 600 --callbacks 40000
+
+# About 25 minutes: every fault of tests/faults.py, 3 runs each, then broker SIGKILL 10
+# times in a row; prints a table per matrix (see README, The fault matrix).
+faults: $(STAMP)
+	$(VENV)/bin/python -m tests.faults --runs 3
+	$(VENV)/bin/python -m tests.faults --faults broker-sigkill --runs 10 --seed 100

@@ -49,6 +49,10 @@ silently turn a guard off. Each patch has a unit test that fails without it
    once, left as it is. The agents never process past a hole (``order.py``; they ask
    for the re-fetch themselves through :func:`schedule_refetch`), so the timer is left
    with the holes no later message reveals: a partition's tail, and no base at all.
+   A re-fetch holds the seek lock at most :data:`REFETCH_TIMEOUT_SECONDS` (its seek
+   waits on the broker through the consumer thread; an outage must not leave the lock
+   held when the recovery's seek needs it), and a partition has at most one re-fetch
+   pending (during an outage every partition stands still).
 
 5. **No task per message** (``Consumer._drain_messages``). The fetch loop wraps every
    message's delivery in ``wait_first(callback(message), suspend_flow.wait())``: two
@@ -291,6 +295,8 @@ def new_offset(self: Consumer, tp: TP) -> int | None:
 
 HOLE_GRACE_SECONDS = 10.0
 """How long a partition may stand still behind its log before it is fetched again."""
+REFETCH_TIMEOUT_SECONDS = 15.0
+"""How long a re-fetch's seek may hold the seek lock."""
 HOLE_REPAIRS = 3
 """Repairs per partition and base before a hole is taken for a gap in the log."""
 HOLES = "_stream_app_holes"
@@ -367,11 +373,16 @@ def _notice_hole(self: Consumer, tp: TP, base: int | None) -> None:
 def schedule_refetch(self: Any, tp: TP, offset: int | None, generation: int | None,
                      still: Callable[[], bool] = lambda: True) -> None:
     """Seek ``tp`` back to ``offset`` soon, in a task of its own (the caller may be the
-    agent whose stream the seek feeds; see :func:`refetch`)."""
+    agent whose stream the seek feeds; see :func:`refetch`). At most one per partition
+    at a time: during an outage every partition stands still, and re-fetches queued
+    behind one another would hold the seek lock for a long time after it ends."""
+    tasks: dict[TP, asyncio.Future[None]] = self.__dict__.setdefault(
+        "_stream_app_refetches", {})
+    if tp in tasks:
+        return
     task = asyncio.ensure_future(refetch(self, tp, offset, generation, still))
-    tasks: set[asyncio.Future[None]] = self.__dict__.setdefault("_stream_app_refetches", set())
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
+    tasks[tp] = task
+    task.add_done_callback(lambda _: tasks.pop(tp, None))
 
 
 async def refetch(self: Consumer, tp: TP, offset: int | None, generation: int | None,
@@ -386,7 +397,12 @@ async def refetch(self: Consumer, tp: TP, offset: int | None, generation: int | 
         if (self.app.consumer_generation_id == generation and tp in self.assignment()
                 and still()):
             try:
-                await cast(Any, self)._thread.seek_wait({tp: offset})
+                # Bounded: the seek waits on the consumer thread, which waits on the
+                # broker; the lock must not be held through an outage (the recovery's
+                # seek after a rebalance needs it). A partition still standing still is
+                # found again by the repair timer.
+                await asyncio.wait_for(cast(Any, self)._thread.seek_wait({tp: offset}),
+                                       REFETCH_TIMEOUT_SECONDS)
             except Exception as exc:  # a rebalance took it meanwhile: its recovery seeks
                 logger.warning("re-fetch of %s[%d] abandoned: %r", tp.topic, tp.partition, exc)
 

@@ -352,14 +352,24 @@ def table(runs: list[FaultRun]) -> str:
 
 
 async def matrix(faults: list[str], runs: int, seed: int, keep: Path | None = None,
-                 **kwargs: Any) -> list[FaultRun]:
-    """Every fault ``runs`` times; the workers' logs are kept under ``keep`` if given."""
+                 reuse: bool = False, **kwargs: Any) -> list[FaultRun]:
+    """Every fault ``runs`` times; the workers' logs are kept under ``keep`` if given.
+    ``reuse``: the runs of a fault share topics, consumer group and data directory, as a
+    long-lived deployment does (each run adds traffic; the oracle covers all of it)."""
     results = []
-    with own_services() as own:
+    with own_services() as own, tempfile.TemporaryDirectory(prefix="fault-runs-") as shared:
         for fault in faults:
+            name = f"faults-{uuid.uuid4().hex[:6]}"
+            same = {"app_id": name, **{f"topic_{t}": f"{name}-{t}" for t in
+                                       ("outbound", "inbound", "config", "outcomes", "dlq")}}
             for i in range(runs):
                 with tempfile.TemporaryDirectory(prefix="fault-run-") as scratch:
-                    workdir = Path(scratch) if keep is None else keep / f"{fault}-{seed + i}"
+                    label = "shared" if reuse else str(seed + i)
+                    workdir = (Path(scratch) if keep is None and not reuse else
+                               (keep or Path(shared)) / f"{fault}-{label}")
+                    if reuse:
+                        kwargs["worker_settings"] = {**kwargs.get("worker_settings", {}),
+                                                     **same}
                     run = await run_fault(fault, own, workdir, seed=seed + i, **kwargs)
                 print(run.line(), flush=True)
                 for line in run.mismatches[:5] + run.notes:
@@ -380,6 +390,8 @@ def main() -> None:
     parser.add_argument("--grace", type=float, default=5.0)
     parser.add_argument("--settle-timeout", type=float, default=180.0)
     parser.add_argument("--keep", type=Path, help="keep each run's worker logs here")
+    parser.add_argument("--reuse", action="store_true",
+                        help="the runs of a fault share topics, group and data directory")
     parser.add_argument("--hit-window", default="0.05,0.5",
                         help="the fault hits at a random fraction of the traffic's time in "
                              "this range (0.05: while the worker may still be starting)")
@@ -390,6 +402,7 @@ def main() -> None:
     # Stopped from outside, still stop what it started (the services' finally blocks).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results = asyncio.run(matrix(args.faults.split(","), args.runs, args.seed, args.keep,
+                                 args.reuse,
                                  seconds=args.seconds, callbacks=args.callbacks,
                                  outage=args.outage, grace=args.grace,
                                  settle_timeout=args.settle_timeout,

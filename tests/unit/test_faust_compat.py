@@ -285,7 +285,7 @@ def hole_double(base: int | None, acked: list[int], end: int = 200
 async def check_holes(consumer: Any, clock: HoleClock, seconds: float) -> None:
     clock.now += seconds
     faust_compat.repair_holes(consumer)
-    for _ in range(3):
+    for _ in range(10):  # the re-fetch task runs to its end (its seek is a task too)
         await asyncio.sleep(0)
 
 
@@ -608,3 +608,47 @@ def test_no_persisted_offset_for_a_partition_no_longer_owned(tmp_path: Path) -> 
     asyncio.run(keyed.send_changes(producer))
     topic = table.changelog_topic.get_topic_name()
     assert producer.sent and table.data.persisted_offset(TP(topic, owner.of(key))) is None
+
+
+def test_a_refetch_stuck_on_the_consumer_thread_gives_the_seek_lock_back(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A seek that never returns (the broker went away under it) must not hold the seek
+    lock: the recovery's seek after the next rebalance needs it."""
+    monkeypatch.setattr(faust_compat, "REFETCH_TIMEOUT_SECONDS", 0.05)
+
+    async def run() -> None:
+        consumer, _ = hole_double(100, [])
+
+        async def never(partitions: dict[TP, int]) -> None:
+            await asyncio.Event().wait()
+
+        consumer._thread = SimpleNamespace(seek_wait=never)
+        await asyncio.wait_for(faust_compat.refetch(consumer, TP0, 100, 1), 2.0)
+        assert not faust_compat._seek_lock(consumer).locked()
+
+    asyncio.run(run())
+
+
+def test_one_refetch_per_partition_at_a_time() -> None:
+    """Every partition stands still during an outage; re-fetches of one partition must
+    not queue up behind each other."""
+    async def run() -> None:
+        consumer, sought = hole_double(100, [])
+        release = asyncio.Event()
+
+        async def slow(partitions: dict[TP, int]) -> None:
+            sought.append(dict(partitions))
+            await release.wait()
+
+        consumer._thread = SimpleNamespace(seek_wait=slow)
+        for _ in range(5):
+            faust_compat.schedule_refetch(consumer, TP0, 100, 1)
+        await asyncio.sleep(0.01)
+        release.set()
+        await asyncio.sleep(0.01)
+        assert sought == [{TP0: 100}]
+        faust_compat.schedule_refetch(consumer, TP0, 100, 1)
+        await asyncio.sleep(0.01)
+        assert len(sought) == 2, "a new one once the first is done"
+
+    asyncio.run(run())
