@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from . import services
+from . import __version__, services
 from .bench import BenchConfig
 from .settings import Settings, load_settings
 
@@ -28,6 +28,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stream-app", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     worker = commands.add_parser("worker", help="run the stream processor")

@@ -39,11 +39,12 @@ def run_demo(callbacks: int, seed: int) -> int:
     """Return 0 when the HTTP stats of every environment match the simulator's truth."""
     console = Console()
     console.rule("1. Kafka and Redis")
-    layout = services.Layout.default()
-    for name, state in services.up(layout).items():
-        console.print(f"{name}: {state}")
     prefix = _demo_environment()
     settings = load_settings()
+    layout = services.Layout.default(*services.local_ports(settings.kafka_bootstrap,
+                                                           settings.redis_url))
+    for name, state in services.up(layout).items():
+        console.print(f"{name}: {state}")
     logs = layout.state_dir  # beside the services' own logs, never in the caller's directory
     logs.mkdir(parents=True, exist_ok=True)
     console.rule("2. worker and reader")

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from . import __version__
 from .reader import STATS_PATH, ErrorResponse, StatsResponse
 
 ERRORS = {
@@ -55,7 +56,7 @@ def _build() -> dict[str, Any]:
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "callback-stats reader", "version": "1.0.0"},
+        "info": {"title": "callback-stats reader", "version": __version__},
         "paths": {STATS_PATH: {"get": operation}},
         "components": {"schemas": schemas,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},

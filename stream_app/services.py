@@ -1,7 +1,8 @@
 """Local Apache Kafka (KRaft) and Redis for development and tests, without Docker.
 
 Kafka is the official broker: its jars come from Maven Central through ``mvn`` (see
-``config/kafka/pom.xml``) into a cache outside git, once, and run with ``java``.
+``stream_app/kafka_config/pom.xml``, shipped in the wheel as package data) into a cache
+outside git, once, and run with ``java``.
 Redis is Debian's ``redis-server``, installed with apt when missing.
 
 Invariants: ``up`` is idempotent (a port that already answers is left alone);
@@ -20,6 +21,7 @@ import subprocess
 import time
 import uuid
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 from platformdirs import user_state_dir
@@ -27,7 +29,9 @@ from platformdirs import user_state_dir
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-KAFKA_CONFIG = REPO_ROOT / "config" / "kafka"
+KAFKA_CONFIG = Path(str(files("stream_app") / "kafka_config"))
+"""The broker's pom, properties and log configuration: package data, so an installed
+wheel starts Kafka from wherever it is installed (a regular directory on disk)."""
 START_TIMEOUT_SECONDS = 90.0
 
 
@@ -69,6 +73,16 @@ class Layout:
 
     def log_file(self, name: str) -> Path:
         return self.state_dir / f"{name}.log"
+
+
+def local_ports(kafka_bootstrap: str, redis_url: str) -> tuple[int, int]:
+    """The Kafka and Redis ports the settings name (the defaults, 9092 and 6379, where
+    they name none): the local services to start are the ones the settings point at."""
+    from urllib.parse import urlsplit
+
+    first = kafka_bootstrap.split(",")[0].rsplit(":", 1)
+    kafka = int(first[1]) if len(first) == 2 and first[1].isdigit() else 9092
+    return kafka, urlsplit(redis_url).port or 6379
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -184,7 +184,7 @@ async def run_fault(fault: str, own: Services, workdir: Path, *, seed: int,
                     seconds: float = 30.0, callbacks: int = 600, outage: float = 10.0,
                     grace: float = 5.0, settle_timeout: float = 180.0,
                     worker_settings: dict[str, Any] | None = None,
-                    hit_window: tuple[float, float] = (0.05, 0.5),
+                    hit_window: tuple[float, float] = (0.05, 0.5), warmup: float = 0.0,
                     log: Callable[[str], None] = print) -> FaultRun:
     """One run of ``fault`` (see the module doc)."""
     rnd = random.Random(seed)
@@ -206,6 +206,7 @@ async def run_fault(fault: str, own: Services, workdir: Path, *, seed: int,
               "config": s.topic_config}
     for worker in pool:
         worker.start()
+    await asyncio.sleep(warmup)
     sender = SteadyProducer(own.kafka, topics, traffic)
     began = time.monotonic()
     supervisor = Supervisor(pool)
@@ -395,6 +396,8 @@ def main() -> None:
     parser.add_argument("--hit-window", default="0.05,0.5",
                         help="the fault hits at a random fraction of the traffic's time in "
                              "this range (0.05: while the worker may still be starting)")
+    parser.add_argument("--warmup", type=float, default=0.0,
+                        help="seconds the workers run before the traffic starts")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a worker setting, e.g. --set partitions=8 (STREAM_APP_ omitted)")
     args = parser.parse_args()
@@ -407,7 +410,8 @@ def main() -> None:
                                  outage=args.outage, grace=args.grace,
                                  settle_timeout=args.settle_timeout,
                                  worker_settings=dict(v.split("=", 1) for v in args.set),
-                                 hit_window=tuple(map(float, args.hit_window.split(",")))))
+                                 hit_window=tuple(map(float, args.hit_window.split(","))),
+                                 warmup=args.warmup))
     print(table(results))
     raise SystemExit(0 if all(r.exact for r in results) else 1)
 

@@ -1,0 +1,65 @@
+"""The built wheel, installed into a fresh venv (not editable), run as a user would:
+from an empty directory, with a fresh HOME, only documented settings, on free ports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stream_app import services
+from tests.support import REPO, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def sh(*command: str, cwd: Path, env: dict[str, str] | None = None,
+       timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                            timeout=timeout, check=False)
+    assert result.returncode == 0, f"{command}: {result.stdout[-2000:]}{result.stderr[-3000:]}"
+    return result
+
+
+def test_the_installed_wheel_starts_services_runs_the_demo_and_stops(tmp_path: Path) -> None:
+    dist, venv, empty, home = (tmp_path / n for n in ("dist", "venv", "empty", "home"))
+    empty.mkdir()
+    sh(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(REPO),
+       cwd=tmp_path)
+    wheel = next(dist.glob("callback_stats-*.whl"))
+    sh(sys.executable, "-m", "venv", str(venv), cwd=tmp_path)
+    sh(str(venv / "bin/pip"), "install", "-q", "--disable-pip-version-check", str(wheel),
+       cwd=tmp_path)
+    kafka_port = free_port()
+    while services.port_open(kafka_port + 1):
+        kafka_port = free_port()
+    redis_port = free_port()
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("STREAM_APP_", "XDG_", "VIRTUAL_ENV", "PYTHON"))}
+    # A fresh HOME, so the Kafka jars are copied into a fresh cache; Maven's own download
+    # cache is shared (-Dmaven.repo.local), so the test does not download Kafka again.
+    maven = Path.home() / ".m2" / "repository"
+    env = {**clean, "HOME": str(home), "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
+           "MAVEN_OPTS": f"-Dmaven.repo.local={maven}",
+           "STREAM_APP_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}",
+           "STREAM_APP_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+           "STREAM_APP_READER_PORT": str(free_port()),
+           "STREAM_APP_WORKER_WEB_PORT": str(free_port())}
+    app = str(venv / "bin/stream-app")
+    assert "stream-app 0." in sh(app, "--version", cwd=empty, env=env).stdout
+    up = sh(app, "services", "up", "--kafka-port", str(kafka_port), "--redis-port",
+            str(redis_port), cwd=empty, env=env)
+    try:
+        assert "started Apache Kafka" in up.stdout and f"started on {redis_port}" in up.stdout
+        demo = sh(app, "demo", "--callbacks", "60", cwd=empty, env=env, timeout=900)
+        assert demo.stdout.count("matches truth") == 2, demo.stdout[-3000:]
+    finally:
+        down = sh(app, "services", "down", "--kafka-port", str(kafka_port), "--redis-port",
+                  str(redis_port), cwd=empty, env=env)
+    assert "stopped" in down.stdout
+    assert list(empty.iterdir()) == [], "something was written into the working directory"
+    assert not services.port_open(kafka_port) and not services.port_open(redis_port)
+    assert (home / ".cache/stream-app").is_dir(), "the Kafka jars in the user's cache"
