@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -10,8 +13,17 @@ from redis.asyncio import Redis
 
 from stream_app.counters import CounterStore, Stats
 from tests.integration.http import DAY, PHONES
-from tests.support import WorkerProcess, inbound, outbound, poll
+from tests.support import REPO, WorkerProcess, inbound, outbound, poll
 from tests.support import produce as send
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's wheel, built once per session (``pip wheel``, as a user builds it)."""
+    dist = tmp_path_factory.mktemp("dist")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist),
+                    str(REPO)], check=True, capture_output=True, timeout=600)
+    return next(dist.glob("callback_stats-*.whl"))
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stream_app import services
-from tests.support import REPO, free_port
+from tests.support import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -24,12 +24,11 @@ def sh(*command: str, cwd: Path, env: dict[str, str] | None = None,
     return result
 
 
-def test_the_installed_wheel_starts_services_runs_the_demo_and_stops(tmp_path: Path) -> None:
-    dist, venv, empty, home = (tmp_path / n for n in ("dist", "venv", "empty", "home"))
+def test_the_installed_wheel_starts_services_runs_the_demo_and_stops(
+        tmp_path: Path, built_wheel: Path) -> None:
+    venv, empty, home = (tmp_path / n for n in ("venv", "empty", "home"))
     empty.mkdir()
-    sh(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(REPO),
-       cwd=tmp_path)
-    wheel = next(dist.glob("callback_stats-*.whl"))
+    wheel = built_wheel
     sh(sys.executable, "-m", "venv", str(venv), cwd=tmp_path)
     sh(str(venv / "bin/pip"), "install", "-q", "--disable-pip-version-check", str(wheel),
        cwd=tmp_path)

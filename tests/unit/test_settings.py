@@ -103,3 +103,18 @@ def test_compose_and_the_image_probe_the_health_endpoints() -> None:
     assert compose["services"]["worker"]["restart"] == "unless-stopped"
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "HEALTHCHECK" in dockerfile and f":{defaults.worker_web_port}/healthz" in dockerfile
+
+
+def test_the_image_runs_unprivileged_with_its_state_on_a_volume() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    worker = compose["services"]["worker"]
+    data_dir = worker["environment"]["STREAM_APP_DATA_DIR"]
+    assert f"worker-state:{data_dir}" in worker["volumes"]
+    assert "worker-state" in compose["volumes"]
+    lines = (REPO / "Dockerfile").read_text().splitlines()
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users == ["app"], "one unprivileged user, set after the install"
+    assert any("-o app" in line and data_dir in line for line in lines), "it owns its state"
+    assert f'VOLUME ["{data_dir}"]' in lines
+    ignored = (REPO / ".dockerignore").read_text().split()
+    assert {".venv", ".services", ".git", "tests"} <= set(ignored)
