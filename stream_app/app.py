@@ -4,7 +4,8 @@ Data flow (each arrow is a Kafka topic or a table):
 
     outbound-calls / inbound-callbacks --intake: validate, dead-letter--> {app}-by-contact
         keyed by (environment, phone) --contacts: join, count--> history / pending tables
-        --grace timer: decide--> Redis counters + callback-outcomes
+        --progress records (watermarks) pass a callback's cutoff: decide--> Redis counters
+        + callback-outcomes
     callback-agent-config --intake--> Redis (newest updated_at wins)
 """
 

@@ -21,8 +21,8 @@ busy shared machine changes events/s far more than it changes the ratios:
 8. **state** (``--state-contacts N``): a worker filled with one outbound call for each
    of N contacts; its RSS, its data directory, and its restart as in 6.
 
-Nothing here asserts a figure; ``tests/test_bench.py`` runs it at a tiny size so it cannot
-rot. Needs Kafka and Redis (``stream-app services up``); starts everything else itself.
+Nothing here asserts a figure; ``tests/integration/test_bench.py`` runs it at a tiny size
+so it cannot rot. Needs Kafka and Redis (``stream-app services up``); starts everything else itself.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ import orjson
 from .bench_bare import decode
 from .counters import ClassifyWrite, CounterStore, InboundWrite
 from .matching import UNMATCHED, Decision
-from .processes import StreamAppProcess
+from .processes import StreamAppProcess, check_children
 from .settings import Settings
 from .simulate import Kind, Scenario, Traffic, generate, produce
 
@@ -128,6 +128,7 @@ async def poll(probe: Callable[[], Awaitable[Any]], done: Callable[[Any], bool],
                timeout: float, interval: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while True:
+        check_children()  # a worker or reader that died: stop now, with its log's tail
         value = await probe()
         if done(value):
             return value

@@ -189,9 +189,13 @@ def _services(args: argparse.Namespace) -> None:
 
 def _bench(args: argparse.Namespace) -> None:
     from .bench import report, run_bench, write_json
+    from .processes import ChildDied
 
     config = BenchConfig(**{name: getattr(args, name) for name in asdict(BenchConfig())})
-    figures = asyncio.run(run_bench(config, load_settings()))
+    try:
+        figures = asyncio.run(run_bench(config, load_settings()))
+    except ChildDied as exc:
+        sys.exit(f"error: {exc}")
     print(report(figures))
     if args.json:
         write_json(figures, args.json)

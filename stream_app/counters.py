@@ -222,8 +222,6 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
 """
 
-# A config version: a member per distinct version, scored by its record timestamp; at
-# most MAX_CONFIG_VERSIONS kept per agent (the oldest by record time go first).
 SUM_DAYS = """
 -- KEYS: the day hashes of a period, then the names hash. Sums on the server, so a
 -- 366-day read is one round trip with a reply of a few fields, not 366 hashes.
@@ -245,6 +243,8 @@ end
 return {out, redis.call('HGETALL', KEYS[#KEYS])}
 """
 
+# A config version: a member per distinct version, scored by its record timestamp; at
+# most MAX_CONFIG_VERSIONS kept per agent (the oldest by record time go first).
 ADD_CONFIG_VERSION = """
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -1 - tonumber(ARGV[3]))

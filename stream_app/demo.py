@@ -15,7 +15,7 @@ import orjson
 from rich.console import Console
 
 from . import services
-from .processes import StreamAppProcess
+from .processes import ChildDied, StreamAppProcess, check_children
 from .reader import STATS_PATH, StatsResponse
 from .report import print_stats
 from .settings import Settings, load_settings
@@ -63,6 +63,9 @@ def run_demo(callbacks: int, seed: int) -> int:
         truth = simulate(settings, scenario, rate=3000.0)
         console.rule("4. stats from the HTTP reader, once every callback is decided")
         return asyncio.run(_compare(settings, truth, day.isoformat(), console))
+    except ChildDied as exc:
+        console.print(f"[bold red]{exc}[/]")
+        return 1
     finally:
         for process in (worker, reader):
             process.process.terminate()
@@ -79,11 +82,11 @@ async def _compare(settings: Settings, truth: dict[str, Any], day: str, console:
         for env, by_day in truth.items():
             expected = by_day[day]
             body = await _settled(http, settings, tokens[env], expected)
-            response = StatsResponse.model_validate(body)
             console.print(f"GET {STATS_PATH} as {env}:")
             console.print_json(orjson.dumps(body).decode())
-            print_stats(env, response, console)
-            got = {k: v for k, v in body["data"].items() if k != "period"}
+            if body.get("success"):
+                print_stats(env, StatsResponse.model_validate(body), console)
+            got = {k: v for k, v in (body.get("data") or {}).items() if k != "period"}
             if got == expected:
                 console.print(f"[bold green]{env}: matches truth[/]")
             else:
@@ -95,10 +98,13 @@ async def _compare(settings: Settings, truth: dict[str, Any], day: str, console:
 
 async def _settled(http: aiohttp.ClientSession, settings: Settings, token: str,
                    expected: dict[str, Any]) -> dict[str, Any]:
+    """The stats body once every callback is decided, or the last one seen at the
+    timeout (the caller reports the difference); stops at once if a child died."""
     url = f"http://127.0.0.1:{settings.reader_port}{STATS_PATH}"
     deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
     body: dict[str, Any] = {}
     while time.monotonic() < deadline:
+        check_children()
         try:
             async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as response:
                 body = await response.json()

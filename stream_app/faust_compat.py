@@ -80,8 +80,10 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 import inspect
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
@@ -162,8 +164,20 @@ def check(faust_version: str | None = None, consumer: type = Consumer) -> None:
                                                                               "partitions"):
         raise IncompatibleFaust(f"faust-streaming {found}: AIOKafkaConsumerThread.seek_wait "
                                 "changed")
-    for attr in ("_committed_offset", "_acked", "_acked_index", "_read_offset"):
-        if attr not in inspect.getsource(vars(consumer).get("__init__", object)):
+    _check_assigned(found, consumer, ("_committed_offset", "_acked", "_acked_index",
+                                      "_read_offset"))
+
+
+def _check_assigned(found: str, consumer: type, attrs: tuple[str, ...]) -> None:
+    """Each attribute the patches use is assigned in the consumer's own ``__init__``
+    (``self.<attr> =`` or ``self.<attr>: T =``; a longer name does not count)."""
+    init = vars(consumer).get("__init__")
+    try:
+        source = inspect.getsource(inspect.unwrap(init)) if init is not None else ""
+    except (OSError, TypeError):
+        source = ""
+    for attr in attrs:
+        if not re.search(rf"self\.{attr}\s*(:[^=\n]+)?=(?!=)", source):
             raise IncompatibleFaust(f"faust-streaming {found}: Consumer.{attr} is gone")
 
 
@@ -215,6 +229,7 @@ class NoReadOffsets(dict):  # type: ignore[type-arg]
 
 
 def _without_read_offsets(original: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(original)
     def init(self: Consumer, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         self._read_offset = NoReadOffsets()

@@ -261,13 +261,25 @@ def _wait_for_port(layout: Layout, name: str, port: int) -> None:
                        f"{_tail(layout.log_file(name).read_text(errors='replace'))}")
 
 
+COMMAND_MARKS = {"kafka": "kafka.Kafka", "redis": "redis-server"}
+"""What the command line of each service's process contains."""
+
+
 def _live_pid(layout: Layout, name: str) -> int | None:
+    """The pid in ``name``'s pid file, if that process still runs and is still ours: a
+    pid is reused after a reboot or a crash, and must never get a signal meant for the
+    service (checked against its command line and our state directory)."""
     try:
         pid = int(layout.pid_file(name).read_text().strip())
         os.kill(pid, 0)
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            errors="replace")
     except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
         return None
-    return pid
+    # Kafka's command names its properties file in our state directory; redis-server
+    # rewrites its own title to "redis-server 127.0.0.1:PORT".
+    mine = str(layout.state_dir) if name == "kafka" else f":{layout.redis_port}"
+    return pid if COMMAND_MARKS[name] in command and mine in command else None
 
 
 def _stop(layout: Layout, name: str) -> str:

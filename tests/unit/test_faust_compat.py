@@ -222,6 +222,28 @@ def test_a_changed_signature_is_refused() -> None:
         faust_compat.check("0.15.3", Changed)
 
 
+def test_the_installed_consumer_passes_the_attribute_check() -> None:
+    faust_compat._check_assigned("0.15.3", Consumer,
+                                 ("_committed_offset", "_acked", "_acked_index"))
+
+
+def test_an_attribute_no_longer_assigned_is_refused_not_matched_by_a_longer_name() -> None:
+    class Renamed:
+        def __init__(self) -> None:
+            self._acked_index: dict[Any, Any] = {}  # "_acked" is only a prefix here
+
+    with pytest.raises(faust_compat.IncompatibleFaust, match=r"Consumer\._acked is gone"):
+        faust_compat._check_assigned("0.15.3", Renamed, ("_acked",))
+
+
+def test_a_consumer_without_an_init_of_its_own_is_refused_not_a_type_error() -> None:
+    class NoInit:
+        pass
+
+    with pytest.raises(faust_compat.IncompatibleFaust, match="_acked is gone"):
+        faust_compat._check_assigned("0.15.3", NoInit, ("_acked",))
+
+
 # -- where a contact's state lives ------------------------------------------------------
 
 def keyed_partitions(assigned: set[TP], flow_active: bool = True, generation: int = 1) -> Any:

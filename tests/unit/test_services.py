@@ -1,0 +1,29 @@
+"""`stream-app services`: a recorded pid gets a signal only while it is still ours."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from stream_app import services
+
+
+def test_down_leaves_alone_a_process_that_reused_a_recorded_pid(tmp_path: Path) -> None:
+    layout = services.Layout(tmp_path, tmp_path / "cache")
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        for name in ("kafka", "redis"):
+            layout.pid_file(name).write_text(str(stranger.pid))
+        result = services.down(layout)
+        assert all("nothing of ours" in state for state in result.values()), result
+        assert stranger.poll() is None, "an unrelated process was signalled"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_the_ports_to_start_are_the_ones_the_settings_name() -> None:
+    assert services.local_ports("127.0.0.1:19092", "redis://127.0.0.1:16379/0") == (19092,
+                                                                                   16379)
+    assert services.local_ports("localhost:9092,other:9092", "redis://h/0") == (9092, 6379)
+    assert services.local_ports("kafka", "unix:///tmp/redis.sock") == (9092, 6379)
