@@ -155,7 +155,7 @@ local function record(key, kind, ts, day, eid, ttl, sp)
       ab = eid
     end
     redis.call('EXPIRE', key, ttl)
-    return {day, ts, '', ab == eid and 1 or 0, '', ''}
+    return {day, ts, '', ab == eid and 1 or 0, '', '', ab == eid and 1 or 0}
   end
   local old_ts = rs or es
   if t < tonumber(es) then es = ts end
@@ -173,15 +173,17 @@ local function record(key, kind, ts, day, eid, ttl, sp)
       bump(sp, new_day, f, 1)
     end
   end
+  local newly = 0
   if kind == 'answered' and a ~= '1' then
     redis.call('HSET', key, 'a', '1', 'ab', eid)
     bump(sp, new_day, 'answered', 1)
     ab = eid
+    newly = 1
   end
   redis.call('HSET', key, 'e', es, 'd', new_day)
   if rs then redis.call('HSET', key, 'r', rs) end
   redis.call('EXPIRE', key, ttl)
-  return {new_day, new_ts, o or '', ab == eid and 1 or 0, h[8] or '', h[9] or ''}
+  return {new_day, new_ts, o or '', ab == eid and 1 or 0, h[8] or '', h[9] or '', newly}
 end
 return each(record)
 """
@@ -276,6 +278,8 @@ class InboundResult(NamedTuple):
     """The day the decision's outcome records carry (None while undecided)."""
     decision_agent: str | None
     """The callback agent the decision's outcome records carry."""
+    newly_answered: bool = False
+    """This write made the call answered (true once per call, whatever is replayed)."""
 
 
 class ClassifyWrite(NamedTuple):
@@ -361,8 +365,10 @@ class CounterStore:
     async def record_inbound(self, writes: Sequence[InboundWrite]) -> list[InboundResult]:
         calls = [[call_key(w.environment_id, w.call_id), w.kind, repr(w.t), w.day,
                   w.event_id, self.ttl, stats_prefix(w.environment_id)] for w in writes]
-        return [InboundResult(day, float(t), outcome != "", bool(mine), od or None, oa or None)
-                for day, t, outcome, mine, od, oa in await self._each(self._record, calls)]
+        return [InboundResult(day, float(t), outcome != "", bool(mine), od or None, oa or None,
+                              bool(newly))
+                for day, t, outcome, mine, od, oa, newly in await self._each(self._record,
+                                                                               calls)]
 
     async def classify(self, writes: Sequence[ClassifyWrite]) -> list[ClassifyResult | None]:
         calls = [[call_key(w.environment_id, w.call_id), w.decision.outcome,

@@ -142,6 +142,13 @@ class Outbox:
         self.producer = producer
         self.pending: list[Awaitable[Any]] = []
         self.collected: dict[tuple[str, int], list[Record]] = {}
+        self.on_delivery: list[Callable[[], None]] = []
+        """What to count once this outbox's records are delivered (``count``)."""
+
+    def count(self, increment: Callable[[], None]) -> None:
+        """Run ``increment`` (a metric) once the batch is durable: an attempt that an
+        outage made fail, or that is re-run one message at a time, counts nothing."""
+        self.on_delivery.append(increment)
 
     async def send(self, topic: str, key: bytes | None, value: bytes,
                    partition: int | None = None,
@@ -163,3 +170,6 @@ class Outbox:
         pending, self.pending = self.pending, []
         if pending:
             await asyncio.gather(*pending)
+        counted, self.on_delivery = self.on_delivery, []
+        for increment in counted:
+            increment()

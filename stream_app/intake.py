@@ -106,7 +106,7 @@ class Intake:
 
     async def accept(self, outbox: Outbox, model: type[E], message: Message) -> E | None:
         """The validated event, or None after dead-lettering the message."""
-        metrics.EVENTS_CONSUMED.labels(message.topic).inc()
+        outbox.count(metrics.EVENTS_CONSUMED.labels(message.topic).inc)
         parsed = parse(model, message.value)
         if isinstance(parsed, Rejection):
             await self.dead_letter(outbox, message, parsed)
@@ -114,7 +114,7 @@ class Intake:
         return parsed
 
     async def dead_letter(self, outbox: Outbox, message: Message, rejection: Rejection) -> None:
-        metrics.DEAD_LETTERS.labels(message.topic, rejection.code).inc()
+        outbox.count(metrics.DEAD_LETTERS.labels(message.topic, rejection.code).inc)
         letter = DeadLetter(rejection.reason, rejection.code, message.topic, message.partition,
                             message.offset, message.timestamp, message.key, message.value)
         key = message.key if message.key is None or len(message.key) <= 64 * 1024 else None

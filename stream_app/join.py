@@ -213,6 +213,8 @@ class Join:
         touched: dict[bytes, dict[str, PendingCall]] = {}
         partitions: dict[bytes, int] = {}
         for (key, partition, r), result in zip(inbound, results, strict=True):
+            if result.newly_answered:  # once per call, whatever is replayed or retried
+                metrics.OUTCOMES.labels("answered").inc()
             self.newest_callback[partition] = max(self.newest_callback.get(partition, r.t), r.t)
             if result.decided:
                 await self._answered_after_decision(outbox, r, result)
@@ -234,7 +236,6 @@ class Join:
     async def _answered_after_decision(self, outbox: Outbox, r: InboundSeen,
                                        result: InboundResult) -> None:
         if result.answered_by_this_event and result.decision_day and result.decision_agent:
-            metrics.OUTCOMES.labels("answered").inc()
             await outbox.send(self.names.outcomes, r.environment_id.encode(),
                               answered_record(r.environment_id, r.call_id,
                                               result.decision_agent, result.decision_day))

@@ -50,13 +50,15 @@ async def _check(url: str, sequence, decide_after: int, decision: Decision,
     env, call = f"env-{uuid.uuid4().hex[:10]}", "call-1"
     store = CounterStore.from_url(url, 3600)
     record: CallRecord | None = None
+    newly = 0
     try:
         for i, (kind, t, event_no) in enumerate(sequence):
             if i == decide_after:
                 await store.classify([ClassifyWrite(env, call, decision, "2024-01-01", "cb")])
                 record = record.classified(decision) if record else None
             write = InboundWrite(env, call, kind, t, day_bucket(t, ZONE), f"ev-{event_no}")
-            await store.record_inbound([write, write])  # every event delivered twice
+            results = await store.record_inbound([write, write])  # every event twice
+            newly += sum(r.newly_answered for r in results)
             record = record.seen(kind, t) if record else CallRecord.first(kind, t)
         days = [day_bucket(midnight - 400, ZONE), day_bucket(midnight + 400, ZONE)]
         months = [_whole_month(day) for day in days]
@@ -65,6 +67,7 @@ async def _check(url: str, sequence, decide_after: int, decision: Decision,
             await _agrees(store, env, [day], day == day_bucket(record.time.t, ZONE), record)
             await _agrees(store, env, month, day_bucket(record.time.t, ZONE) in month, record)
         await _same_keys_as_a_replay(store, env, day_bucket(record.time.t, ZONE))
+        assert newly == int(record.answered), "a call is newly answered exactly once"
     finally:
         await store.close()
 

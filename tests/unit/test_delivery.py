@@ -114,3 +114,28 @@ def test_the_outbox_sends_records_with_a_partition_or_key_at_delivery() -> None:
     assert broker.logs == {("keyed", 2): [(b"a", b"1"), (b"b", b"2")],
                            ("outcomes", by_key): [(b"env", b"o")]}
     assert broker.batches == 2
+
+
+def test_what_a_batch_counts_is_counted_once_it_is_delivered_and_never_for_a_failed_try(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Metrics counted through ``Outbox.count``: a Kafka outage's failed attempts and the
+    retries count nothing; the attempt that is delivered counts once."""
+    from aiokafka.errors import KafkaConnectionError
+
+    from stream_app import batches, outages
+
+    monkeypatch.setattr(outages, "backoff", lambda attempt: 0.0)
+    broker = Broker()
+    sender = Sender(broker, lambda: broker)
+    counted: list[int] = []
+    attempts = 0
+
+    async def effect(outbox: Outbox) -> None:
+        nonlocal attempts
+        attempts += 1
+        broker.fail = KafkaConnectionError("away") if attempts < 3 else None
+        outbox.count(lambda: counted.append(1))
+        await outbox.send("t", b"k", b"v", partition=0)
+
+    asyncio.run(batches.durably(sender, effect))
+    assert attempts == 3 and counted == [1]

@@ -46,11 +46,12 @@ class FakeStore:
             old = self.calls.get(w.call_id)
             new = CallRecord.first(w.kind, w.t) if old is None else old.seen(w.kind, w.t)
             self.calls[w.call_id] = new
+            newly = w.kind == "answered" and w.call_id not in self.answered_by
             mine = w.kind == "answered" and self.answered_by.setdefault(w.call_id,
                                                                         w.event_id) == w.event_id
             stored = self.decided.get(w.call_id)
             out.append(InboundResult("d", new.time.t, stored is not None, mine,
-                                     stored and stored[0], stored and stored[1]))
+                                     stored and stored[0], stored and stored[1], newly))
         return out
 
     async def classify(self, writes: list[ClassifyWrite]) -> list[ClassifyResult]:
@@ -287,3 +288,30 @@ async def test_a_backlog_coming_due_at_once_is_decided_in_slices_that_yield() ->
     assert sorted(classified) == sorted(f"call{i}" for i in range(1500))
     assert join.pending == {}
     assert ticks >= 1500 // DECIDE_SLICE - 1
+
+
+async def test_the_answered_metric_counts_each_answered_call_once() -> None:
+    """Answered before or after the decision, its event re-read or redelivered: one."""
+    from stream_app import metrics
+
+    def answered() -> float:
+        return metrics.OUTCOMES.labels("answered")._value.get()  # type: ignore[attr-defined]
+
+    store = FakeStore([])
+    join = join_for(store)
+    outbox = Outbox()
+    before = answered()
+
+    def event(call: str, kind: str, n: int) -> Msg:
+        return Msg(encode_keyed(InboundSeen(ENV, 100.0, kind, call, "cb1", f"{call}-{n}",
+                                            50.0)), PHONE.encode())
+
+    early = [event("early", "received", 0), event("early", "answered", 1)]
+    await join.on_records(outbox, early + early)  # type: ignore[arg-type]
+    done = tuple((q.topic, q.partition, 1e18) for q in INPUTS)
+    await join.on_records(outbox, [event("late", "received", 0),  # type: ignore[arg-type]
+                                   Msg(encode_keyed(Progress(done)))])
+    late = [event("late", "answered", 1), event("late", "answered", 2)]
+    await join.on_records(outbox, late + late)  # type: ignore[arg-type]
+    await join.on_records(outbox, early + late)  # type: ignore[arg-type]  # a replay
+    assert answered() - before == 2
