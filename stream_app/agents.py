@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,7 +35,7 @@ from .join import Join
 from .looplag import LoopLag
 from .order import GAP_REFETCHES, GapRepairs, InOrder
 from .progress import PROGRESS_INTERVAL, InputPartition, IntakeProgress, Watermarks
-from .records import Progress, encode_keyed
+from .records import Progress, UnknownFormat, encode_keyed
 from .settings import Settings
 from .topics import EndOffsets
 
@@ -91,6 +92,8 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
                         logger.info("abandoning a batch unacked: %s", lost)
                         admission.forget()
                         continue
+                    except UnknownFormat as exc:
+                        stop_for_unknown_format(exc)
                 if tracks_progress:
                     for m in messages:
                         progress.delivered(InputPartition(m.topic, m.partition), m.offset,
@@ -221,6 +224,19 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
         name = timer.__name__.replace("_", "-")
         app.timer(every, name=name)(_logged(timer, name, health))
     return join
+
+
+EXIT_UNKNOWN_FORMAT = 70
+"""Exit status of a worker that found state written in a format it does not know."""
+
+
+def stop_for_unknown_format(exc: UnknownFormat) -> None:
+    """Stop the process at once, the batch unacked (as a kill -9 would: safe, every effect
+    is idempotent). Going on would misread the state or skip it; a dead letter would lose
+    data that is fine. The one line says which table or record, key and version."""
+    logger.critical("stopping the worker: %s", exc)
+    logging.shutdown()
+    os._exit(EXIT_UNKNOWN_FORMAT)
 
 
 def event_loops(app: Any) -> dict[str, asyncio.AbstractEventLoop]:

@@ -24,6 +24,7 @@ from .delivery import Outbox, Producer
 from .events import Rejection
 from .intake import Message
 from .outages import through_outages
+from .records import UnknownFormat
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ async def process(producer: Producer, step: Step, messages: Sequence[Message],
     """Run ``step`` on ``messages`` until every effect is durable (see module doc)."""
     try:
         await durably(producer, lambda outbox: step(outbox, messages))
-    except PartitionLost:
+    except (PartitionLost, UnknownFormat):  # not the message's fault: never a dead letter
         raise
     except Exception as exc:
         if len(messages) > 1:

@@ -172,7 +172,7 @@ class Join:
         outbound: dict[bytes, tuple[int, list[OutboundSeen]]] = {}
         moved: set[int] = set()
         for message in messages:
-            record = decode_keyed(message.value or b"")
+            record = decode_keyed(message.value or b"", message.key)
             if isinstance(record, Progress):
                 marks = {InputPartition(topic, p): mark for topic, p, mark in record.marks}
                 if self.watermarks.advance(message.partition, marks):
@@ -193,11 +193,17 @@ class Join:
     def _remember(self, key: bytes, partition: int, records: list[OutboundSeen]) -> None:
         """Add a contact's outbound calls of this batch to its history: one read, one
         write (and one changelog record) per contact and batch."""
-        history = history_of(self.history.get(key))
+        history = self._history(key)
         for r in records:
             history = remember(history, OutboundRef(r.t, r.ts, r.agent_id, r.call_id))
         with self.partitions.writing(partition):
             self.history[key] = history_row(prune(history, self._horizon(partition)))
+
+    def _history(self, key: bytes) -> list[OutboundRef]:
+        return history_of(self.history.get(key), key)
+
+    def _pending(self, key: bytes) -> dict[str, PendingCall]:
+        return pending_of(self.pending.get(key), key)
 
     def _horizon(self, partition: int) -> float:
         newest = self.newest_callback.get(partition)
@@ -221,7 +227,7 @@ class Join:
                 continue
             calls = touched.get(key)
             if calls is None:
-                calls = touched[key] = pending_of(self.pending.get(key))
+                calls = touched[key] = self._pending(key)
             partitions[key] = partition
             event = CallEvent(r.type, r.t, r.ts, r.callback_agent_id, r.event_id)
             known = calls.get(r.call_id)
@@ -251,7 +257,7 @@ class Join:
             return
         due = DueIndex()
         for i, (key, row) in enumerate(self.pending.items(), 1):
-            for call in pending_of(row).values():
+            for call in pending_of(row, key).values():
                 due.push(call.partition, call.cutoff(self.grace), key)
             if i % SCAN_SLICE == 0:
                 await asyncio.sleep(0)
@@ -268,7 +274,7 @@ class Join:
             if low is None:
                 continue
             for key in self.due.pop_due(partition, low):
-                calls = rows[key] = pending_of(self.pending.get(key))
+                calls = rows[key] = self._pending(key)
                 due.extend((key, call) for call in calls.values()
                            if call.partition == partition and call.cutoff(self.grace) < low)
         metrics.PENDING.set(self.due.size())
@@ -286,7 +292,7 @@ class Join:
             cutoff = p.cutoff(self.grace)
             t = p.time(self.grace).t
             sources = sources_at(versions[(p.environment_id, p.first.callback_agent_id)], cutoff)
-            decision = decide(t, cutoff, sources, history_of(self.history.get(key)),
+            decision = decide(t, cutoff, sources, self._history(key),
                               self.window)
             writes.append(ClassifyWrite(p.environment_id, p.call_id, decision,
                                         day_bucket(t, self.settings.zone),
@@ -300,7 +306,7 @@ class Join:
         # unless the partitions changed hands meanwhile (then read them again).
         stale = self.partitions.epoch() != self.due.epoch
         for key, (partition, ids) in _group_ids(due).items():
-            row = pending_of(self.pending.get(key)) if stale else rows[key]
+            row = self._pending(key) if stale else rows[key]
             left = {c: p for c, p in row.items() if c not in ids}
             with self.partitions.writing(partition):
                 if left:
@@ -352,7 +358,7 @@ class Join:
         partition = self.partitions.of(key)
         if not self.partitions.owned(partition) or partition not in self.newest_callback:
             return False
-        return not prune(history_of(self.history.get(key)), self._horizon(partition))
+        return not prune(self._history(key), self._horizon(partition))
 
 SCAN_SLICE = 1000
 """Rows read per step of a table scan before the loop is given back."""

@@ -73,13 +73,49 @@ def contact_key(environment_id: str, phone: str) -> bytes:
     return f"{environment_id}{SEPARATOR}{phone}".encode()
 
 
+# -- format versions --------------------------------------------------------------------
+#
+# Every keyed record and table row carries the version of its format, and each kind has
+# one codec (encode, decode) here. A reader knows the versions up to FORMAT; one it does
+# not know was written by a newer release, and decoding it would misread its fields, so
+# it raises UnknownFormat, which stops the worker (never a dead letter: the data is
+# fine, this release is too old for it). Version 1 is the format written before
+# versions existed (no version field): still decoded, so an upgrade needs no migration.
+
+FORMAT = 2
+"""The format version this release writes."""
+KNOWN_FORMATS = (1, 2)
+
+
+class UnknownFormat(Exception):
+    """State written in a format this release does not know (a newer release wrote it)."""
+
+    def __init__(self, kind: str, version: object, key: bytes | None = None) -> None:
+        where = "" if key is None else f" for key {key!r}"
+        super().__init__(f"{kind}{where} has format version {version!r}, which this release "
+                         f"(formats {', '.join(map(str, KNOWN_FORMATS))}) cannot read: run "
+                         f"the release that wrote it, or a newer one")
+        self.kind, self.version, self.key = kind, version, key
+
+
+def _known(kind: str, version: object, key: bytes | None) -> None:
+    if version not in KNOWN_FORMATS or isinstance(version, bool):
+        raise UnknownFormat(kind, version, key)
+
+
 def encode_keyed(record: KeyedRecord) -> bytes:
-    return orjson.dumps([_TAGS[type(record)], *record])
+    return orjson.dumps([_TAGS[type(record)], FORMAT, *record])
 
 
-def decode_keyed(raw: bytes) -> KeyedRecord:
-    """The inverse of :func:`encode_keyed`; ValueError on anything else."""
-    tag, *fields = orjson.loads(raw)
+def decode_keyed(raw: bytes, key: bytes | None = None) -> KeyedRecord:
+    """The inverse of :func:`encode_keyed` (and of version 1, ``[tag, *fields]``);
+    UnknownFormat for a newer version, ValueError on anything else."""
+    tag, *rest = orjson.loads(raw)
+    if rest and isinstance(rest[0], int) and not isinstance(rest[0], bool):
+        version, fields = rest[0], rest[1:]
+    else:
+        version, fields = 1, rest
+    _known(f"keyed record {tag!r}", version, key)
     if tag == "o":
         return OutboundSeen(*fields)
     if tag == "i":
@@ -90,25 +126,38 @@ def decode_keyed(raw: bytes) -> KeyedRecord:
     raise ValueError(f"unknown keyed record tag {tag!r}")
 
 
-# -- table rows (Faust stores them as JSON lists) --------------------------------------
+# -- table rows (Faust stores them as JSON) ------------------------------------------------
 
-def history_row(refs: list[OutboundRef]) -> list[list[Any]]:
-    return [list(r) for r in refs]
-
-
-def history_of(row: Any) -> list[OutboundRef]:
-    return [OutboundRef(*r) for r in row or ()]
-
-
-def pending_row(calls: dict[str, PendingCall]) -> list[list[Any]]:
-    return [[p.environment_id, p.call_id, p.partition, [list(e) for e in p.events]]
-            for p in calls.values()]
+def _rows(kind: str, row: Any, key: bytes | None) -> list[Any]:
+    """The entries of a table row: ``{"v": N, "rows": [...]}``, or version 1's bare list."""
+    if row is None:
+        return []
+    if isinstance(row, list):
+        return row
+    version = row.get("v") if isinstance(row, dict) else None
+    _known(kind, version, key)
+    return list(row["rows"])
 
 
-def pending_of(row: Any) -> dict[str, PendingCall]:
+def history_row(refs: list[OutboundRef]) -> dict[str, Any]:
+    return {"v": FORMAT, "rows": [list(r) for r in refs]}
+
+
+def history_of(row: Any, key: bytes | None = None) -> list[OutboundRef]:
+    """A contact's outbound calls from its ``history`` table value."""
+    return [OutboundRef(*r) for r in _rows("history row", row, key)]
+
+
+def pending_row(calls: dict[str, PendingCall]) -> dict[str, Any]:
+    return {"v": FORMAT,
+            "rows": [[p.environment_id, p.call_id, p.partition, [list(e) for e in p.events]]
+                     for p in calls.values()]}
+
+
+def pending_of(row: Any, key: bytes | None = None) -> dict[str, PendingCall]:
     """call id -> pending call, from a ``pending`` table value."""
     calls = {}
-    for env, call_id, partition, events in row or ():
+    for env, call_id, partition, events in _rows("pending row", row, key):
         calls[call_id] = PendingCall(env, call_id, partition,
                                      tuple(CallEvent(*e) for e in events))
     return calls
