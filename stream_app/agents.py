@@ -23,10 +23,11 @@ from typing import Any
 
 from faust.streams import Stream
 from faust.types import TP
+from redis.exceptions import TimeoutError as RedisTimeout
 
-from . import faust_compat, metrics, taskdump
+from . import faust_compat, metrics, outages, taskdump
 from .app import Wiring
-from .batches import PartitionLost, Step, durably, process
+from .batches import PartitionLost, Step, durably, outage_of, process
 from .counters import CounterStore
 from .delivery import Outbox, Sender
 from .health import Health
@@ -187,13 +188,15 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     async def probe_kafka() -> None:
         tps = sorted(app.consumer.assignment())
         if tps:
-            ends = await asyncio.wait_for(end_offsets([(tp.topic, tp.partition) for tp in tps]),
-                                          PROBE_TIMEOUT_SECONDS)
+            ends = await end_offsets([(tp.topic, tp.partition) for tp in tps])  # bounded
             health.offsets({tp: faust_compat.processed_base(app, tp) for tp in tps},
                            {TP(t, p): end for (t, p), end in ends.items()})
 
     async def probe_redis() -> None:
-        await asyncio.wait_for(store.redis.ping(), PROBE_TIMEOUT_SECONDS)
+        try:
+            await asyncio.wait_for(store.redis.ping(), PROBE_TIMEOUT_SECONDS)
+        except TimeoutError:
+            raise RedisTimeout("Redis did not answer a ping") from None
         health.redis_answered()
 
     dumped: dict[str, bool] = {"stall": False}
@@ -309,14 +312,23 @@ class Admission:
 def _logged(work: Any, name: str, health: Health) -> Any:
     """A timer's failure is logged and retried at its next tick, never fatal; it is
     counted, and one that keeps failing makes the worker not ready (``health``)."""
+    away: set[str] = set()
+
     async def timer() -> None:
         try:
             await work()
-        except Exception:
+        except Exception as exc:
             metrics.TIMER_FAILURES.labels(name).inc()
             health.timer_ran(name, ok=False)
-            logger.exception("timer %s failed; retrying at its next tick", name)
+            service = outage_of(exc)
+            if service is None:
+                logger.exception("timer %s failed; retrying at its next tick", name)
+            else:  # an outage: said once when it starts and when it ends, not per tick
+                away.add(service)
+                outages.LOG.failed(service, exc)
         else:
             health.timer_ran(name, ok=True)
+            while away:
+                outages.LOG.succeeded(away.pop())
     timer.__name__ = timer.__qualname__ = name.replace("-", "_")
     return timer

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -253,12 +254,23 @@ def _wait_for_port(layout: Layout, name: str, port: int) -> None:
     while time.monotonic() < deadline:
         if port_open(port):
             return
-        if _live_pid(layout, name) is None:
+        if not _started_and_running(layout, name):
             break
         time.sleep(0.2)
     raise ServiceError(f"{name} did not accept connections on {port}; "
                        f"log tail ({layout.log_file(name)}):\n"
                        f"{_tail(layout.log_file(name).read_text(errors='replace'))}")
+
+
+def _started_and_running(layout: Layout, name: str) -> bool:
+    """The process this module just spawned has not exited (it may still be exec'ing,
+    so its command line is not checked here)."""
+    try:
+        pid = int(layout.pid_file(name).read_text().strip())
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ValueError, IndexError, ProcessLookupError):
+        return False
+    return state != "Z"
 
 
 COMMAND_MARKS = {"kafka": "kafka.Kafka", "redis": "redis-server"}
@@ -277,9 +289,12 @@ def _live_pid(layout: Layout, name: str) -> int | None:
     except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
         return None
     # Kafka's command names its properties file in our state directory; redis-server
-    # rewrites its own title to "redis-server 127.0.0.1:PORT".
-    mine = str(layout.state_dir) if name == "kafka" else f":{layout.redis_port}"
-    return pid if COMMAND_MARKS[name] in command and mine in command else None
+    # starts as "redis-server --port PORT …" and then retitles itself
+    # "redis-server 127.0.0.1:PORT".
+    mine = (re.escape(str(layout.state_dir)) if name == "kafka" else
+            rf"(--port |:){layout.redis_port}(?!\d)")
+    ours = COMMAND_MARKS[name] in command and re.search(mine, command) is not None
+    return pid if ours else None
 
 
 def _stop(layout: Layout, name: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from murmurhash2 import murmurhash2
 
 from .settings import Settings
@@ -174,11 +174,14 @@ class EndOffsets:
         self._client: AIOKafkaConsumer | None = None
 
     async def __call__(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        """Bounded by ``TIMEOUT`` (raises ``TimeoutError``: Kafka is away); a
+        """Bounded by ``TIMEOUT`` (raises ``KafkaTimeoutError``: Kafka is away); a
         client that timed out is replaced on the next call."""
         try:
             return await asyncio.wait_for(self._ask(partitions), self.TIMEOUT)
-        except (TimeoutError, KafkaError):
+        except TimeoutError:
+            await self.close()
+            raise KafkaTimeoutError("no end offsets within the timeout") from None
+        except KafkaError:
             await self.close()
             raise
 

@@ -27,3 +27,25 @@ def test_the_ports_to_start_are_the_ones_the_settings_name() -> None:
                                                                                    16379)
     assert services.local_ports("localhost:9092,other:9092", "redis://h/0") == (9092, 6379)
     assert services.local_ports("kafka", "unix:///tmp/redis.sock") == (9092, 6379)
+
+
+def test_a_starting_and_a_running_redis_are_both_recognised(tmp_path: Path,
+                                                           monkeypatch) -> None:
+    """redis-server starts as `redis-server --port P …` and retitles itself
+    `redis-server 127.0.0.1:P`: both are ours, another port's is not."""
+    layout = services.Layout(tmp_path, tmp_path / "cache", redis_port=16379)
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        layout.pid_file("redis").write_text(str(stranger.pid))
+        real = Path.read_bytes
+        for title, ours in ((b"/usr/bin/redis-server\0--port\x0016379\0--bind\0x\0", True),
+                            (b"/usr/bin/redis-server 127.0.0.1:16379\0", True),
+                            (b"/usr/bin/redis-server 127.0.0.1:163790\0", False),
+                            (b"/usr/bin/redis-server\0--port\x00163790\0", False)):
+            monkeypatch.setattr(Path, "read_bytes",
+                                lambda self, t=title: t if "cmdline" in str(self)
+                                else real(self))
+            assert (services._live_pid(layout, "redis") == stranger.pid) is ours, title
+    finally:
+        stranger.kill()
+        stranger.wait()
