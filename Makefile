@@ -43,7 +43,7 @@ soak: $(STAMP)
 	$(VENV)/bin/stream-app services up
 	$(VENV)/bin/python -m tests.soak --seconds 600 --callbacks 40000
 
-# About 25 minutes: every fault of tests/faults.py, 3 runs each, then broker SIGKILL 10
+# About 30 minutes: every fault of tests/faults.py, 3 runs each, then broker SIGKILL 10
 # times in a row; prints a table per matrix (see README, The fault matrix).
 faults: $(STAMP)
 	$(VENV)/bin/python -m tests.faults --runs 3

@@ -11,7 +11,8 @@ per environment and day) and every outcome record equals the oracle computed fro
 input topics as they are, with their record timestamps (the contract's rule: a broker
 outage delays records, so the emission order is not the reference).
 
-Faults: ``broker-sigterm``, ``broker-sigkill``, ``redis-sigkill``, ``worker-sigkill``,
+Faults: ``broker-sigterm``, ``broker-sigkill``, ``broker-freeze`` (SIGSTOP, then
+SIGCONT: a long GC pause or a frozen VM), ``redis-sigkill``, ``worker-sigkill``,
 ``workers-3`` (three workers, one SIGKILLed, one SIGTERMed, both restarted). A short
 run of the broker SIGKILL case is in the test suite (``tests/integration/test_faults.py``);
 ``make faults`` runs the whole matrix and prints its table:
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import random
 import signal
 import sys
@@ -55,7 +57,8 @@ from tests.support import (
     worker_env,
 )
 
-FAULTS = ("broker-sigterm", "broker-sigkill", "redis-sigkill", "worker-sigkill", "workers-3")
+FAULTS = ("broker-sigterm", "broker-sigkill", "broker-freeze", "redis-sigkill",
+          "worker-sigkill", "workers-3")
 
 
 @dataclass
@@ -104,6 +107,11 @@ class Services:
 
     def start(self, name: str) -> None:
         services.start(self.layout, name)
+
+    def freeze(self, name: str, sig: int) -> None:
+        """SIGSTOP / SIGCONT a service (no waiting: its port stays open)."""
+        pid = int(self.layout.pid_file(name).read_text())
+        os.killpg(pid, sig)
 
 
 def _kafka_ports() -> int:
@@ -279,6 +287,10 @@ async def _inject(fault: str, own: Services, pool: list[WorkerProcess], rnd: ran
         await loop.run_in_executor(None, own.kill, name, sig)
         await asyncio.sleep(outage)
         await loop.run_in_executor(None, own.start, name)
+    elif fault == "broker-freeze":  # SIGSTOP: a GC pause, a frozen VM; sockets stay open
+        own.freeze("kafka", signal.SIGSTOP)
+        await asyncio.sleep(outage)
+        own.freeze("kafka", signal.SIGCONT)
     elif fault == "worker-sigkill":
         pool[0].kill()
         await asyncio.sleep(rnd.uniform(0.5, 3.0))
