@@ -138,8 +138,9 @@ local function each(f)
 end
 """
 
-# Applies CallRecord.seen (matching.py) atomically: count received once, answered at
-# most once, and move every counter of the call when its day changes.
+# The once-per-call rule, atomically (its oracle: CallRecord in tests/oracles.py): count
+# received once, answered at most once, and move every counter of the call when its day
+# changes.
 RECORD_INBOUND = BUMP + BATCHED + """
 local function record(key, kind, ts, day, eid, ttl, sp)
   local t = tonumber(ts)

@@ -15,7 +15,7 @@ Rules (contract §2):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
@@ -197,29 +197,3 @@ class PendingCall(NamedTuple):
         for e in known[1:]:
             folded = folded.seen(e.type, e.t)
         return folded
-
-
-@dataclass(frozen=True, slots=True)
-class CallRecord:
-    """Once-per-call counting for one inbound call: the rule the Redis script applies.
-
-    Invariant: whatever events repeat or arrive out of order, the call contributes
-    exactly 1 to ``received``, at most 1 to ``answered`` and at most one outcome, all
-    to the day of its time ``t``.
-    """
-
-    time: CallTime
-    answered: bool
-    decision: Decision | None = None
-
-    @classmethod
-    def first(cls, kind: InboundType, t: float) -> CallRecord:
-        return cls(CallTime.first(kind, t), kind == "answered")
-
-    def seen(self, kind: InboundType, t: float) -> CallRecord:
-        return replace(self, time=self.time.seen(kind, t),
-                       answered=self.answered or kind == "answered")
-
-    def classified(self, decision: Decision) -> CallRecord:
-        """The first decision wins; later ones are ignored."""
-        return self if self.decision is not None else replace(self, decision=decision)

@@ -1,4 +1,4 @@
-"""The Redis scripts apply exactly the once-per-call rule of matching.CallRecord."""
+"""The Redis scripts apply exactly the once-per-call rule of tests/oracles.CallRecord."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from stream_app.counters import (
     period_keys,
     stats_prefix,
 )
-from stream_app.matching import UNMATCHED, CallRecord, Decision, day_bucket
+from stream_app.matching import UNMATCHED, Decision, day_bucket
 from tests.conftest import Endpoints
+from tests.oracles import CallRecord
 
 pytestmark = pytest.mark.integration
 

@@ -18,11 +18,12 @@ from hypothesis import strategies as st
 
 from stream_app.counters import ClassifyResult, ClassifyWrite, InboundResult, InboundWrite
 from stream_app.join import AllPartitions, Join
-from stream_app.matching import CallRecord, ConfigVersion, Decision
+from stream_app.matching import ConfigVersion, Decision
 from stream_app.progress import InputPartition, Watermarks
 from stream_app.records import InboundSeen, OutboundSeen, Progress, encode_keyed
 from stream_app.settings import Settings
 from stream_app.topics import TopicNames
+from tests.oracles import CallRecord
 
 W, G = 100.0, 10.0
 ENV, PHONE = "e", "+5511900000000"

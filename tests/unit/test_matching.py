@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from stream_app.matching import (
     UNMATCHED,
-    CallRecord,
     CallTime,
     ConfigVersion,
     Decision,
@@ -20,6 +19,7 @@ from stream_app.matching import (
     remember,
     sources_at,
 )
+from tests.oracles import CallRecord
 
 W = 100.0
 refs = st.lists(st.tuples(st.integers(0, 400).map(float), st.integers(0, 50).map(float),
