@@ -25,22 +25,26 @@ SETTLE_TIMEOUT_SECONDS = 240.0
 ENVIRONMENTS = 2
 
 
-def _demo_environment() -> str:
-    """Settings of this run. Each run simulates fresh environments (decisions are final,
-    so a run must not inherit another's), each with a token of its own."""
+def _demo_environment() -> tuple[str, dict[str, str]]:
+    """This run's environment prefix and the settings it adds for its worker and reader
+    (the caller's environment is left as it is). Each run simulates fresh environments
+    (decisions are final, so a run must not inherit another's), each with a token of
+    its own; G is 10 s unless the caller set it."""
     prefix = f"demo-{uuid.uuid4().hex[:6]}"
-    os.environ.setdefault("STREAM_APP_MATCH_GRACE_SECONDS", "10")
-    os.environ["STREAM_APP_API_TOKENS"] = ",".join(
-        f"token-{prefix}-{i}={prefix}-{i}" for i in range(1, ENVIRONMENTS + 1))
-    return prefix
+    extra = {"STREAM_APP_API_TOKENS": ",".join(
+        f"token-{prefix}-{i}={prefix}-{i}" for i in range(1, ENVIRONMENTS + 1))}
+    if "STREAM_APP_MATCH_GRACE_SECONDS" not in os.environ:
+        extra["STREAM_APP_MATCH_GRACE_SECONDS"] = "10"
+    return prefix, extra
 
 
 def run_demo(callbacks: int, seed: int) -> int:
     """Return 0 when the HTTP stats of every environment match the simulator's truth."""
     console = Console()
     console.rule("1. Kafka and Redis")
-    prefix = _demo_environment()
-    settings = load_settings()
+    prefix, extra = _demo_environment()
+    settings = load_settings(**{k.removeprefix("STREAM_APP_").lower(): v
+                                for k, v in extra.items()})
     layout = services.Layout.default(*services.local_ports(settings.kafka_bootstrap,
                                                            settings.redis_url))
     for name, state in services.up(layout).items():
@@ -48,8 +52,9 @@ def run_demo(callbacks: int, seed: int) -> int:
     logs = layout.state_dir  # beside the services' own logs, never in the caller's directory
     logs.mkdir(parents=True, exist_ok=True)
     console.rule("2. worker and reader")
-    worker = StreamAppProcess(["worker", "--loglevel", "WARNING"], logs / "demo-worker.log")
-    reader = StreamAppProcess(["reader"], logs / "demo-reader.log")
+    worker = StreamAppProcess(["worker", "--loglevel", "WARNING"], logs / "demo-worker.log",
+                              extra)
+    reader = StreamAppProcess(["reader"], logs / "demo-reader.log", extra)
     console.print(f"worker pid {worker.pid} (log {logs / 'demo-worker.log'}), "
                   f"reader pid {reader.pid} on port {settings.reader_port}")
     try:
