@@ -251,31 +251,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def metric(port: int, sample: str) -> int:
-    """The sum of a worker's ``/metrics`` samples starting with ``sample`` (0 if it does
-    not answer yet)."""
+async def _metrics_text(port: int) -> str:
+    """A worker's ``/metrics`` page ("" if it does not answer yet)."""
     import aiohttp
 
     try:
         async with aiohttp.ClientSession() as http, \
                 http.get(f"http://127.0.0.1:{port}/metrics") as response:
-            text = await response.text()
+            return await response.text()
     except aiohttp.ClientError:
-        return 0
+        return ""
+
+
+async def metric(port: int, sample: str) -> int:
+    """The sum of a worker's ``/metrics`` samples starting with ``sample`` (0 if it does
+    not answer yet)."""
+    text = await _metrics_text(port)
     return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                    if line.startswith(sample)))
 
 
 async def metric_value(port: int, sample: str) -> float:
     """One sample of a worker's ``/metrics`` as a float (0.0 if absent)."""
-    import aiohttp
-
-    try:
-        async with aiohttp.ClientSession() as http, \
-                http.get(f"http://127.0.0.1:{port}/metrics") as response:
-            text = await response.text()
-    except aiohttp.ClientError:
-        return 0.0
+    text = await _metrics_text(port)
     return max((float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                 if line.startswith(sample + " ")), default=0.0)
 
