@@ -185,40 +185,7 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     async def repair_holes() -> None:
         faust_compat.repair_holes(app.consumer)
 
-    async def probe_kafka() -> None:
-        tps = sorted(app.consumer.assignment())
-        if tps:
-            ends = await end_offsets([(tp.topic, tp.partition) for tp in tps])  # bounded
-            health.offsets({tp: faust_compat.processed_base(app, tp) for tp in tps},
-                           {TP(t, p): end for (t, p), end in ends.items()})
-
-    async def probe_redis() -> None:
-        try:
-            await asyncio.wait_for(store.redis.ping(), PROBE_TIMEOUT_SECONDS)
-        except TimeoutError:
-            raise RedisTimeout("Redis did not answer a ping") from None
-        health.redis_answered()
-
-    dumped: dict[str, bool] = {"stall": False}
-
-    async def probe_health() -> None:
-        """Committed vs end offsets of every assigned partition, Redis, the stall gauge;
-        a stall past the limit logs where every task waits, once per stall."""
-        lag.start()
-        failures = []
-        for probe in (probe_kafka, probe_redis):
-            try:
-                await probe()
-            except Exception as exc:
-                failures.append(exc)
-        stalled = health.stalled_seconds()
-        metrics.STALLED.set(stalled)
-        if stalled > health.stall_after and not dumped["stall"]:
-            logger.error("stalled for %.0f s with input waiting; where every task waits:\n%s",
-                         stalled, taskdump.dump(event_loops(app)))
-        dumped["stall"] = stalled > health.stall_after
-        if failures:
-            raise failures[0]
+    probe_health = HealthProbe(app, health, store, end_offsets, lag)
 
     for timer, every in ((send_progress, PROGRESS_INTERVAL),
                          (repair_holes, HOLE_CHECK_SECONDS),
@@ -240,6 +207,54 @@ def stop_for_unknown_format(exc: UnknownFormat) -> None:
     logger.critical("stopping the worker: %s", exc)
     logging.shutdown()
     os._exit(EXIT_UNKNOWN_FORMAT)
+
+
+class HealthProbe:
+    """The health probe timer: committed vs end offsets of every assigned partition, a
+    Redis ping, the stall gauge; a stall past the limit logs, once per stall, where every
+    task waits (:mod:`taskdump`). Raises the first failure (counted by the timer)."""
+
+    __name__ = "probe_health"
+
+    def __init__(self, app: Any, health: Health, store: CounterStore,
+                 end_offsets: EndOffsets, lag: LoopLag) -> None:
+        self.app, self.health, self.store = app, health, store
+        self.end_offsets, self.lag = end_offsets, lag
+        self.dumped = False
+
+    async def __call__(self) -> None:
+        self.lag.start()
+        failures = []
+        for probe in (self.kafka, self.redis):
+            try:
+                await probe()
+            except Exception as exc:
+                failures.append(exc)
+        self.watch_stall()
+        if failures:
+            raise failures[0]
+
+    async def kafka(self) -> None:
+        tps = sorted(self.app.consumer.assignment())
+        if tps:
+            ends = await self.end_offsets([(tp.topic, tp.partition) for tp in tps])  # bounded
+            self.health.offsets({tp: faust_compat.processed_base(self.app, tp) for tp in tps},
+                                {TP(t, p): end for (t, p), end in ends.items()})
+
+    async def redis(self) -> None:
+        try:
+            await asyncio.wait_for(self.store.redis.ping(), PROBE_TIMEOUT_SECONDS)
+        except TimeoutError:
+            raise RedisTimeout("Redis did not answer a ping") from None
+        self.health.redis_answered()
+
+    def watch_stall(self) -> None:
+        stalled = self.health.stalled_seconds()
+        metrics.STALLED.set(stalled)
+        if stalled > self.health.stall_after and not self.dumped:
+            logger.error("stalled for %.0f s with input waiting; where every task waits:\n%s",
+                         stalled, taskdump.dump(event_loops(self.app)))
+        self.dumped = stalled > self.health.stall_after
 
 
 def event_loops(app: Any) -> dict[str, asyncio.AbstractEventLoop]:
