@@ -40,7 +40,7 @@ from .counters import (
     retried,
 )
 from .delivery import Outbox
-from .intake import Message
+from .intake import Message, yielding
 from .matching import (
     CallEvent,
     OutboundRef,
@@ -171,7 +171,7 @@ class Join:
         inbound: list[tuple[bytes, int, InboundSeen]] = []
         outbound: dict[bytes, tuple[int, list[OutboundSeen]]] = {}
         moved: set[int] = set()
-        for message in messages:
+        async for message in yielding(messages):
             record = decode_keyed(message.value or b"", message.key)
             if isinstance(record, Progress):
                 marks = {InputPartition(topic, p): mark for topic, p, mark in record.marks}
@@ -218,7 +218,8 @@ class Join:
         results = await retried(self.store.record_inbound, writes)
         touched: dict[bytes, dict[str, PendingCall]] = {}
         partitions: dict[bytes, int] = {}
-        for (key, partition, r), result in zip(inbound, results, strict=True):
+        async for (key, partition, r), result in yielding(list(zip(inbound, results,
+                                                                   strict=True))):
             if result.newly_answered:  # once per call, whatever is replayed or retried
                 metrics.OUTCOMES.labels("answered").inc()
             self.newest_callback[partition] = max(self.newest_callback.get(partition, r.t), r.t)
