@@ -23,6 +23,16 @@ T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
 
 
+class ManualClock:
+    """A clock a test turns by hand (``clock.now += 5``): timing rules without sleeping."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 from stream_app.health import TIMER_FAILURES_NOT_READY, Health
+from tests.support import ManualClock
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def health(clock: Clock, stall_after: float = 60.0) -> Health:
+def health(clock: ManualClock, stall_after: float = 60.0) -> Health:
     return Health(stall_after, stale_after=10.0, clock=clock)
 
 
 def test_input_waiting_with_no_progress_is_a_stall_that_fails_liveness() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     h = health(clock)
     h.offsets({"p0": 10}, {"p0": 50})
     clock.now += 61
@@ -29,7 +22,7 @@ def test_input_waiting_with_no_progress_is_a_stall_that_fails_liveness() -> None
 
 
 def test_a_processed_message_or_a_moved_commit_is_progress() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     h = health(clock)
     h.offsets({"p0": 10}, {"p0": 50})
     clock.now += 50
@@ -41,7 +34,7 @@ def test_a_processed_message_or_a_moved_commit_is_progress() -> None:
 
 
 def test_idle_is_not_a_stall() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     h = health(clock)
     h.offsets({"p0": 50}, {"p0": 50})
     clock.now += 1000
@@ -50,7 +43,7 @@ def test_idle_is_not_a_stall() -> None:
 
 
 def test_an_acked_batch_of_nothing_is_not_progress() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     h = health(clock)
     h.offsets({"p0": 10}, {"p0": 50})
     clock.now += 100
@@ -60,7 +53,7 @@ def test_an_acked_batch_of_nothing_is_not_progress() -> None:
 
 def test_a_stall_survives_kafka_being_away() -> None:
     """No new end offsets: the last known ones still say input waits."""
-    clock = Clock()
+    clock = ManualClock(1000.0)
     h = health(clock)
     h.offsets({"p0": 10}, {"p0": 50})
     clock.now += 500
@@ -68,14 +61,14 @@ def test_a_stall_survives_kafka_being_away() -> None:
 
 
 def test_a_partition_never_committed_counts_as_offset_zero() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     h = health(clock)
     h.offsets({"p0": None}, {"p0": 5})
     assert h.waiting
 
 
 def test_ready_needs_every_check_and_names_the_failing_ones() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     h = health(clock)
     h.offsets({"p0": 5}, {"p0": 5})
     h.redis_answered()
@@ -91,7 +84,7 @@ def test_ready_needs_every_check_and_names_the_failing_ones() -> None:
 
 
 def test_a_timer_that_keeps_failing_makes_it_not_ready_until_it_runs_again() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     h = health(clock)
     h.offsets({}, {})
     h.redis_answered()

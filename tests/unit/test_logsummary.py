@@ -8,14 +8,7 @@ import logging
 import pytest
 
 from stream_app.logsummary import RepeatSummary
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support import ManualClock
 
 
 def record(name: str, msg: str, *args: object, level: int = logging.ERROR) -> logging.LogRecord:
@@ -24,7 +17,7 @@ def record(name: str, msg: str, *args: object, level: int = logging.ERROR) -> lo
 
 def test_repeats_are_held_back_and_summarised_per_service(
         caplog: pytest.LogCaptureFixture) -> None:
-    clock = Clock()
+    clock = ManualClock()
     summary = RepeatSummary(interval=10.0, clock=clock)
     passed = [summary.filter(record("aiokafka.conn", "Unable connect to node with id %s: %s",
                                     1, f"try {i}")) for i in range(2600)]
@@ -47,14 +40,14 @@ def test_repeats_are_held_back_and_summarised_per_service(
 
 
 def test_info_and_own_lines_always_pass() -> None:
-    summary = RepeatSummary(interval=10.0, clock=Clock())
+    summary = RepeatSummary(interval=10.0, clock=ManualClock())
     assert all(summary.filter(record("aiokafka.conn", "connected", level=logging.INFO))
                for _ in range(5))
     assert all(summary.filter(record("stream_app.agents", "same")) for _ in range(5))
 
 
 def test_one_verdict_per_record_however_many_handlers_ask() -> None:
-    summary = RepeatSummary(interval=10.0, clock=Clock())
+    summary = RepeatSummary(interval=10.0, clock=ManualClock())
     first = record("faust.transport", "Timer %s is overlapping", "x")
     assert summary.filter(first) and summary.filter(first)
     second = record("faust.transport", "Timer %s is overlapping", "y")

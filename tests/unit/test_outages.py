@@ -8,14 +8,7 @@ import pytest
 
 from stream_app import outages
 from stream_app.outages import MAX_DELAY, REPORT_EVERY, OutageLog, backoff, through_outages
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support import ManualClock
 
 
 def test_backoff_grows_exponentially_to_a_cap_with_jitter() -> None:
@@ -29,7 +22,7 @@ def test_backoff_grows_exponentially_to_a_cap_with_jitter() -> None:
 def test_an_outage_is_logged_when_it_starts_while_it_lasts_and_when_it_ends(
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
-    clock = Clock()
+    clock = ManualClock()
     log = OutageLog(clock)
     for _ in range(500):
         log.failed("kafka", ConnectionError("refused"))
