@@ -19,8 +19,8 @@ from pathlib import Path
 import orjson
 from rocksdict import Options, Rdict
 
-from stream_app.matching import OutboundRef
-from stream_app.records import history_row
+from stream_app.core.matching import OutboundRef
+from stream_app.core.records import history_row
 
 
 def rss_mib() -> float:

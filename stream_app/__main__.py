@@ -1,5 +1,5 @@
 """``python -m stream_app`` is ``stream-app``."""
 
-from .cli import main
+from stream_app.cli import main
 
 main()

@@ -14,9 +14,10 @@ from typing import Any
 
 import orjson
 
-from . import __version__, services
-from .bench import BenchConfig
-from .settings import Settings, load_settings
+from stream_app import __version__
+from stream_app.dev import services
+from stream_app.dev.bench import BenchConfig
+from stream_app.settings import Settings, load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -95,20 +96,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _worker(args: argparse.Namespace) -> None:
-    from .worker import run_worker
+    from stream_app.worker.run import run_worker
 
     run_worker(load_settings(), loglevel=args.loglevel)
 
 
 def _reader(args: argparse.Namespace) -> None:
-    from .reader import run_reader
+    from stream_app.api.reader import run_reader
 
     run_reader(load_settings(), access_log=args.access_log)
 
 
 def _stats(args: argparse.Namespace) -> None:
-    from .reader import ApiError
-    from .report import print_stats, read_stats
+    from stream_app.api.reader import ApiError
+    from stream_app.report import print_stats, read_stats
 
     settings = load_settings()
     try:
@@ -122,7 +123,7 @@ def _stats(args: argparse.Namespace) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> None:
-    from .simulate import Scenario
+    from stream_app.dev.simulate import Scenario
 
     settings = load_settings()
     scenario = Scenario(
@@ -143,8 +144,8 @@ def simulate(settings: Settings, scenario: Any, rate: float | None) -> dict[str,
     """Produce the scenario's traffic with a progress bar; return its truth."""
     from rich.progress import Progress
 
-    from .simulate import Kind, generate, produce
-    from .topics import ensure_topics
+    from stream_app.core.topics import ensure_topics
+    from stream_app.dev.simulate import Kind, generate, produce
 
     asyncio.run(ensure_topics(settings))
     traffic = generate(scenario)
@@ -161,7 +162,7 @@ def simulate(settings: Settings, scenario: Any, rate: float | None) -> dict[str,
 
 
 def _audit(args: argparse.Namespace) -> None:
-    from .audit import audit
+    from stream_app.core.audit import audit
 
     report = asyncio.run(audit(load_settings()))
     if args.json:
@@ -188,8 +189,8 @@ def _services(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from .bench import report, run_bench, write_json
-    from .processes import ChildDied
+    from stream_app.dev.bench import report, run_bench, write_json
+    from stream_app.dev.processes import ChildDied
 
     config = BenchConfig(**{name: getattr(args, name) for name in asdict(BenchConfig())})
     try:
@@ -202,6 +203,6 @@ def _bench(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from .demo import run_demo
+    from stream_app.dev.demo import run_demo
 
     sys.exit(run_demo(callbacks=args.callbacks, seed=args.seed))

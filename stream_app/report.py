@@ -7,9 +7,9 @@ from datetime import datetime
 from rich.console import Console
 from rich.table import Table
 
-from .counters import CounterStore
-from .reader import StatsResponse, fetch_stats, resolve_period
-from .settings import Settings
+from stream_app.api.reader import StatsResponse, fetch_stats, resolve_period
+from stream_app.core.counters import CounterStore
+from stream_app.settings import Settings
 
 
 async def read_stats(settings: Settings, environment: str, start: str | None,

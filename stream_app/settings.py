@@ -16,7 +16,7 @@ from platformdirs import user_state_dir
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .loops import EventLoop
+from stream_app.loops import EventLoop
 
 ENV_PREFIX = "STREAM_APP_"
 

@@ -20,7 +20,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
-from stream_app import services
+from stream_app.dev import services
 from tests.support import WorkerProcess, worker_env
 
 HOW_TO = ("start one with `stream-app services up` (needs java, mvn and apt), or point "

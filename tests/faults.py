@@ -41,10 +41,10 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
-from stream_app import services
-from stream_app.audit import audit
-from stream_app.counters import CounterStore
-from stream_app.simulate import Scenario, Traffic, generate
+from stream_app.core.audit import audit
+from stream_app.core.counters import CounterStore
+from stream_app.dev import services
+from stream_app.dev.simulate import Scenario, Traffic, generate
 from tests.support import (
     WorkerProcess,
     free_port,

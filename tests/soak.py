@@ -25,10 +25,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 
-from stream_app.audit import AuditReport, audit
-from stream_app.counters import CounterStore
+from stream_app.core.audit import AuditReport, audit
+from stream_app.core.counters import CounterStore
+from stream_app.dev.simulate import Scenario, generate, produce
 from stream_app.settings import Settings
-from stream_app.simulate import Scenario, generate, produce
 from tests.support import (
     WorkerProcess,
     free_port,

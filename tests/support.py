@@ -195,9 +195,9 @@ async def _read_everything(consumer: Any, bootstrap: str, topic: str) -> list[An
 
 async def truth_from_topics(settings: Settings) -> dict[str, dict[str, Any]]:
     """The oracle on the input topics as they are: every valid record with its timestamp."""
-    from stream_app.events import CallbackAgentConfig, InboundCallback, OutboundCall, parse
-    from stream_app.simulate import bodies
-    from stream_app.truth import expected
+    from stream_app.core.events import CallbackAgentConfig, InboundCallback, OutboundCall, parse
+    from stream_app.dev.simulate import bodies
+    from stream_app.dev.truth import expected
 
     def stamped(records: list[Any], model: Any) -> list[Any]:
         out = []
@@ -262,7 +262,7 @@ async def assert_state_on_keyed_partitions(settings: Settings) -> int:
     """Every table row sits on the changelog partition numbered like its contact's keyed
     partition (else a rebalance hands a contact's records and its state to different
     workers). Returns the number of changelog rows checked."""
-    from stream_app.topics import TopicNames
+    from stream_app.core.topics import TopicNames
 
     names = TopicNames.from_settings(settings)
     keyed: dict[bytes, int] = {}

@@ -9,9 +9,9 @@ from typing import Any
 import jsonschema
 from aiohttp.test_utils import TestClient, TestServer
 
-from stream_app.counters import CounterStore
-from stream_app.openapi import SPEC
-from stream_app.reader import STATS_PATH, create_reader
+from stream_app.api.openapi import SPEC
+from stream_app.api.reader import STATS_PATH, create_reader
+from stream_app.core.counters import CounterStore
 from stream_app.settings import Settings
 from tests.conftest import Endpoints
 

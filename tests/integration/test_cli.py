@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from stream_app.simulate import Scenario, generate
+from stream_app.dev.simulate import Scenario, generate
 from tests.conftest import Endpoints
 from tests.integration.http import DAY, get, http_client
 from tests.support import REPO, WorkerProcess

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream_app.counters import (
+from stream_app.core.counters import (
     SCRIPT_CHUNK,
     ClassifyWrite,
     CounterStore,
@@ -20,7 +20,7 @@ from stream_app.counters import (
     period_keys,
     stats_prefix,
 )
-from stream_app.matching import UNMATCHED, Decision, day_bucket
+from stream_app.core.matching import UNMATCHED, Decision, day_bucket
 from tests.conftest import Endpoints
 from tests.oracles import CallRecord
 

@@ -13,8 +13,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from redis.asyncio import Redis
 
-from stream_app.counters import CounterStore
-from stream_app.simulate import Scenario, generate, produce
+from stream_app.core.counters import CounterStore
+from stream_app.dev.simulate import Scenario, generate, produce
 from tests.conftest import Endpoints
 from tests.support import (
     WorkerProcess,

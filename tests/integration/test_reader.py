@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from stream_app.counters import CounterStore
-from stream_app.reader import STATS_PATH, create_reader
+from stream_app.api.reader import STATS_PATH, create_reader
+from stream_app.core.counters import CounterStore
+from stream_app.dev.simulate import Scenario, generate, produce
 from stream_app.settings import Settings
-from stream_app.simulate import Scenario, generate, produce
 from tests.conftest import Endpoints
 from tests.integration.http import DAY, NOW, get, http_client, validate
 from tests.support import WorkerProcess, poll

@@ -18,7 +18,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from stream_app.openapi import SPEC
+from stream_app.api.openapi import SPEC
 from tests.conftest import Endpoints
 from tests.support import REPO, free_port
 

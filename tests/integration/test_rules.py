@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from redis.asyncio import Redis
 
-from stream_app.counters import CounterStore, Stats, config_key
+from stream_app.core.counters import CounterStore, Stats, config_key
 from tests.conftest import Endpoints
 from tests.support import WorkerProcess, config, inbound, outbound, poll, produce
 

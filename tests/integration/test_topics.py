@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from stream_app.topics import TopicLayoutError, TopicNames, check_copartitioned
+from stream_app.core.topics import TopicLayoutError, TopicNames, check_copartitioned
 from tests.conftest import Endpoints
 from tests.support import REPO, WorkerProcess, worker_env
 

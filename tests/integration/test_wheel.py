@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stream_app import services
+from stream_app.dev import services
 from tests.support import free_port
 
 pytestmark = pytest.mark.integration

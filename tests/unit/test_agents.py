@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from faust.types import TP
 
-from stream_app.agents import Admission
-from stream_app.order import GAP_REFETCH_SECONDS
+from stream_app.core.order import GAP_REFETCH_SECONDS
+from stream_app.worker.agents import Admission
 
 A, B = TP("in", 0), TP("in", 1)
 
@@ -75,9 +75,9 @@ def test_no_base_yet_nothing_is_processed_and_nothing_fetched() -> None:
 
 async def test_the_health_probe_feeds_health_and_logs_one_task_dump_per_stall(
         caplog: pytest.LogCaptureFixture) -> None:
-    from stream_app.agents import HealthProbe
-    from stream_app.health import Health
-    from stream_app.looplag import LoopLag
+    from stream_app.observe.health import Health
+    from stream_app.observe.looplag import LoopLag
+    from stream_app.worker.agents import HealthProbe
 
     tp = TP("in", 0)
     app = SimpleNamespace(consumer=SimpleNamespace(assignment=lambda: {tp}, _thread=None,

@@ -13,10 +13,10 @@ from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from stream_app import batches, outages
-from stream_app.delivery import Outbox, Record
-from stream_app.events import Rejection
-from stream_app.records import DEAD_LETTER_BUDGET, DeadLetter
+from stream_app.core import batches, outages
+from stream_app.core.delivery import Outbox, Record
+from stream_app.core.events import Rejection
+from stream_app.core.records import DEAD_LETTER_BUDGET, DeadLetter
 
 
 @dataclass

@@ -11,7 +11,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBatch
 
-from stream_app.delivery import Outbox, Record, Sender
+from stream_app.core.delivery import Outbox, Record, Sender
 
 
 class Broker:
@@ -122,7 +122,7 @@ def test_what_a_batch_counts_is_counted_once_it_is_delivered_and_never_for_a_fai
     retries count nothing; the attempt that is delivered counts once."""
     from aiokafka.errors import KafkaConnectionError
 
-    from stream_app import batches, outages
+    from stream_app.core import batches, outages
 
     monkeypatch.setattr(outages, "backoff", lambda attempt: 0.0)
     broker = Broker()

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream_app.events import (
+from stream_app.core.events import (
     CallbackAgentConfig,
     InboundCallback,
     OutboundCall,

@@ -16,8 +16,8 @@ from faust.types import TP
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream_app import faust_compat
-from stream_app.delivery import Record
+from stream_app.core.delivery import Record
+from stream_app.worker import faust_compat
 
 faust_compat.install()
 
@@ -272,7 +272,7 @@ def test_writes_for_an_owned_partition_go_through() -> None:
                                                   ({TP("keyed", 2)}, False)])
 def test_writes_for_a_lost_partition_or_during_a_rebalance_are_refused(
         assigned: set[TP], flow_active: bool) -> None:
-    from stream_app.batches import PartitionLost
+    from stream_app.core.batches import PartitionLost
 
     partitions = keyed_partitions(assigned, flow_active)
     with pytest.raises(PartitionLost), partitions.writing(2):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stream_app.health import TIMER_FAILURES_NOT_READY, Health
+from stream_app.observe.health import TIMER_FAILURES_NOT_READY, Health
 from tests.support import ManualClock
 
 

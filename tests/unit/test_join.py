@@ -16,13 +16,13 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_app.counters import ClassifyResult, ClassifyWrite, InboundResult, InboundWrite
-from stream_app.join import AllPartitions, Join
-from stream_app.matching import ConfigVersion, Decision
-from stream_app.progress import InputPartition, Watermarks
-from stream_app.records import InboundSeen, OutboundSeen, Progress, encode_keyed
+from stream_app.core.counters import ClassifyResult, ClassifyWrite, InboundResult, InboundWrite
+from stream_app.core.join import AllPartitions, Join
+from stream_app.core.matching import ConfigVersion, Decision
+from stream_app.core.progress import InputPartition, Watermarks
+from stream_app.core.records import InboundSeen, OutboundSeen, Progress, encode_keyed
+from stream_app.core.topics import TopicNames
 from stream_app.settings import Settings
-from stream_app.topics import TopicNames
 from tests.oracles import CallRecord
 
 W, G = 100.0, 10.0
@@ -261,7 +261,7 @@ def test_calls_pending_in_a_recovered_table_are_decided() -> None:
 async def test_a_backlog_coming_due_at_once_is_decided_in_slices_that_yield() -> None:
     """1,500 callbacks (three per contact) due at one progress record: every one decided
     once, the pending table emptied, and the loop given back between slices."""
-    from stream_app.join import DECIDE_SLICE
+    from stream_app.core.join import DECIDE_SLICE
 
     store = FakeStore([])
     join = join_for(store)
@@ -293,7 +293,7 @@ async def test_a_backlog_coming_due_at_once_is_decided_in_slices_that_yield() ->
 
 async def test_the_answered_metric_counts_each_answered_call_once() -> None:
     """Answered before or after the decision, its event re-read or redelivered: one."""
-    from stream_app import metrics
+    from stream_app.observe import metrics
 
     def answered() -> float:
         return metrics.OUTCOMES.labels("answered")._value.get()  # type: ignore[attr-defined]

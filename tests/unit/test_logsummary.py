@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from stream_app.logsummary import RepeatSummary
+from stream_app.observe.logsummary import RepeatSummary
 from tests.support import ManualClock
 
 
@@ -24,8 +24,8 @@ def test_repeats_are_held_back_and_summarised_per_service(
     assert passed[0] and not any(passed[1:])
     assert summary.filter(record("aiokafka.client", "Unable to update metadata from %s", [1]))
     assert summary.filter(record("redis.asyncio", "Connection refused"))
-    assert summary.filter(record("stream_app.batches", "outage (%s); retrying", "x"))
-    assert summary.filter(record("stream_app.batches", "outage (%s); retrying", "x"))
+    assert summary.filter(record("stream_app.core.batches", "outage (%s); retrying", "x"))
+    assert summary.filter(record("stream_app.core.batches", "outage (%s); retrying", "x"))
     caplog.set_level(logging.WARNING)
     clock.now = 10.5
     summary.flush()
@@ -43,7 +43,7 @@ def test_info_and_own_lines_always_pass() -> None:
     summary = RepeatSummary(interval=10.0, clock=ManualClock())
     assert all(summary.filter(record("aiokafka.conn", "connected", level=logging.INFO))
                for _ in range(5))
-    assert all(summary.filter(record("stream_app.agents", "same")) for _ in range(5))
+    assert all(summary.filter(record("stream_app.worker.agents", "same")) for _ in range(5))
 
 
 def test_one_verdict_per_record_however_many_handlers_ask() -> None:

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream_app.matching import (
+from stream_app.core.matching import (
     UNMATCHED,
     CallTime,
     ConfigVersion,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream_app.order import GAP_REFETCH_SECONDS, GAP_REFETCHES, GapRepairs, InOrder
+from stream_app.core.order import GAP_REFETCH_SECONDS, GAP_REFETCHES, GapRepairs, InOrder
 
 
 def from_bases(**bases: int | None) -> InOrder[str]:

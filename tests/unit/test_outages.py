@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from stream_app import outages
-from stream_app.outages import MAX_DELAY, REPORT_EVERY, OutageLog, backoff, through_outages
+from stream_app.core import outages
+from stream_app.core.outages import MAX_DELAY, REPORT_EVERY, OutageLog, backoff, through_outages
 from tests.support import ManualClock
 
 

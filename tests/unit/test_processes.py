@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stream_app.processes import ChildDied, StreamAppProcess, check_children
+from stream_app.dev.processes import ChildDied, StreamAppProcess, check_children
 
 
 def test_a_child_that_exited_is_reported_with_its_log(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stream_app.progress import InputPartition, IntakeProgress, Watermarks
+from stream_app.core.progress import InputPartition, IntakeProgress, Watermarks
 
 A, B = InputPartition("out", 0), InputPartition("in", 0)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from stream_app.matching import CallEvent, OutboundRef, PendingCall
-from stream_app.records import (
+from stream_app.core.matching import CallEvent, OutboundRef, PendingCall
+from stream_app.core.records import (
     FORMAT,
     InboundSeen,
     OutboundSeen,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from stream_app import services
+from stream_app.dev import services
 
 
 def test_down_leaves_alone_a_process_that_reused_a_recorded_pid(tmp_path: Path) -> None:

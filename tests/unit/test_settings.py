@@ -76,7 +76,7 @@ def test_load_settings_exits_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_compose_uses_only_known_settings_and_the_local_kafka_release() -> None:
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     assert {"kafka", "redis", "worker", "reader"} <= set(compose["services"])
-    pom = (REPO / "stream_app/kafka_config/pom.xml").read_text()
+    pom = (REPO / "stream_app/dev/kafka_config/pom.xml").read_text()
     version = re.search(r"<kafka.version>(.+)</kafka.version>", pom).group(1)
     assert compose["services"]["kafka"]["image"] == f"apache/kafka:{version}"
     assert "--appendonly" in compose["services"]["redis"]["command"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from stream_app.taskdump import dump
+from stream_app.observe.taskdump import dump
 
 
 async def _stuck_forever(event: asyncio.Event) -> None:

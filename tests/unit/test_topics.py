@@ -6,7 +6,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream_app.topics import KeyedPartitioner, kafka_partition
+from stream_app.core.topics import KeyedPartitioner, kafka_partition
 
 
 @given(st.binary(max_size=80), st.integers(min_value=1, max_value=64))

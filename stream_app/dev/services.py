@@ -1,7 +1,7 @@
 """Local Apache Kafka (KRaft) and Redis for development and tests, without Docker.
 
 Kafka is the official broker: its jars come from Maven Central through ``mvn`` (see
-``stream_app/kafka_config/pom.xml``, shipped in the wheel as package data) into a cache
+``stream_app/dev/kafka_config/pom.xml``, shipped in the wheel as package data) into a cache
 outside git, once, and run with ``java``.
 Redis is Debian's ``redis-server``, installed with apt when missing.
 
@@ -30,7 +30,7 @@ from platformdirs import user_state_dir
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-KAFKA_CONFIG = Path(str(files("stream_app") / "kafka_config"))
+KAFKA_CONFIG = Path(str(files("stream_app.dev") / "kafka_config"))
 """The broker's pom, properties and log configuration: package data, so an installed
 wheel starts Kafka from wherever it is installed (a regular directory on disk)."""
 START_TIMEOUT_SECONDS = 90.0

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from . import metrics
+from stream_app.observe import metrics
 
 logger = logging.getLogger(__name__)
 

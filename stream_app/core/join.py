@@ -30,8 +30,7 @@ from collections.abc import Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
-from . import metrics
-from .counters import (
+from stream_app.core.counters import (
     ClassifyResult,
     ClassifyWrite,
     CounterStore,
@@ -39,9 +38,9 @@ from .counters import (
     InboundWrite,
     retried,
 )
-from .delivery import Outbox
-from .intake import Message, yielding
-from .matching import (
+from stream_app.core.delivery import Outbox
+from stream_app.core.intake import Message, yielding
+from stream_app.core.matching import (
     CallEvent,
     OutboundRef,
     PendingCall,
@@ -51,9 +50,9 @@ from .matching import (
     remember,
     sources_at,
 )
-from .outcomes import answered_record, classified_record
-from .progress import InputPartition, Watermarks
-from .records import (
+from stream_app.core.outcomes import answered_record, classified_record
+from stream_app.core.progress import InputPartition, Watermarks
+from stream_app.core.records import (
     InboundSeen,
     OutboundSeen,
     Progress,
@@ -63,8 +62,9 @@ from .records import (
     pending_of,
     pending_row,
 )
-from .settings import Settings
-from .topics import TopicNames
+from stream_app.core.topics import TopicNames
+from stream_app.observe import metrics
+from stream_app.settings import Settings
 
 logger = logging.getLogger(__name__)
 

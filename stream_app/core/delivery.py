@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from .topics import kafka_partition
+from stream_app.core.topics import kafka_partition
 
 Headers = list[tuple[str, bytes]]
 

@@ -99,9 +99,9 @@ from faust.transport.drivers.aiokafka import Producer as KafkaProducer
 from faust.types import TP
 from faust.utils.functional import consecutive_numbers
 
-from .batches import PartitionLost
-from .delivery import KafkaBatches, Producer, Record
-from .topics import KeyedPartitioner
+from stream_app.core.batches import PartitionLost
+from stream_app.core.delivery import KafkaBatches, Producer, Record
+from stream_app.core.topics import KeyedPartitioner
 
 logger = logging.getLogger(__name__)
 
@@ -551,7 +551,7 @@ def processed_base(app: Any, tp: TP) -> int | None:
 # -- where a contact's state lives, and who may write it -----------------------------------
 
 class KeyedPartitions:
-    """The join's :class:`~stream_app.join.Partitions` in a Faust worker.
+    """The join's :class:`~stream_app.core.join.Partitions` in a Faust worker.
 
     The tables use ``use_partitioner`` with raw key bytes, the very bytes the keyed
     records carry, so the producer's partitioner puts a contact's changelog rows on the

@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from murmurhash2 import murmurhash2
 
-from .settings import Settings
+from stream_app.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ import aiohttp
 import orjson
 from rich.console import Console
 
-from . import services
-from .processes import ChildDied, StreamAppProcess, check_children
-from .reader import STATS_PATH, StatsResponse
-from .report import print_stats
-from .settings import Settings, load_settings
-from .simulate import Scenario
+from stream_app.api.reader import STATS_PATH, StatsResponse
+from stream_app.dev import services
+from stream_app.dev.processes import ChildDied, StreamAppProcess, check_children
+from stream_app.dev.simulate import Scenario
+from stream_app.report import print_stats
+from stream_app.settings import Settings, load_settings
 
 SETTLE_TIMEOUT_SECONDS = 240.0
 ENVIRONMENTS = 2
@@ -59,7 +59,7 @@ def run_demo(callbacks: int, seed: int) -> int:
                   f"reader pid {reader.pid} on port {settings.reader_port}")
     try:
         console.rule("3. a simulated day of traffic")
-        from .cli import simulate
+        from stream_app.cli import simulate
 
         day = datetime.now(settings.zone).date()
         scenario = Scenario(seed=seed, day=day, timezone=settings.timezone,

@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from .counters import Stats
-from .events import CallbackAgentConfig, InboundCallback, OutboundCall
-from .matching import day_bucket, epoch
+from stream_app.core.counters import Stats
+from stream_app.core.events import CallbackAgentConfig, InboundCallback, OutboundCall
+from stream_app.core.matching import day_bucket, epoch
 
 T = TypeVar("T")
 Stamped = tuple[T, float]

@@ -33,8 +33,8 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
-from .matching import ConfigVersion, Decision
-from .outages import through_outages
+from stream_app.core.matching import ConfigVersion, Decision
+from stream_app.core.outages import through_outages
 
 logger = logging.getLogger(__name__)
 

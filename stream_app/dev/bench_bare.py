@@ -1,6 +1,6 @@
 """The baseline of ``stream-app bench``: a bare Faust agent that only decodes the events.
 
-Run as ``python -m stream_app.bench_bare [--patched] BOOTSTRAP APP_ID EXPECTED DATADIR
+Run as ``python -m stream_app.dev.bench_bare [--patched] BOOTSTRAP APP_ID EXPECTED DATADIR
 TOPIC...``; it prints ``count N`` every 0.2 s and ``done`` once it has decoded EXPECTED
 events, so the bench can read its CPU time from outside. Same Faust settings as the
 worker where they touch per-message cost (raw serializers, in-memory store, no web
@@ -36,8 +36,8 @@ def main() -> None:
     want = int(expected)
     options: dict[str, Any] = {}
     if patched:
-        from . import faust_compat
-        from .loops import use_event_loop
+        from stream_app.loops import use_event_loop
+        from stream_app.worker import faust_compat
 
         use_event_loop("uvloop")
         faust_compat.install()

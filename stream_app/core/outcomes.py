@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from .matching import Decision
-from .records import SEPARATOR
+from stream_app.core.matching import Decision
+from stream_app.core.records import SEPARATOR
 
 OUTCOME_NAMESPACE = uuid.UUID("6f1c1a55-7f0e-4c43-9d3c-9a1e2f1b7c11")
 

@@ -26,9 +26,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
-from .counters import CounterStore, Stats
-from .loops import use_event_loop
-from .settings import Settings
+from stream_app.core.counters import CounterStore, Stats
+from stream_app.loops import use_event_loop
+from stream_app.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ class Reader:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def openapi(self, request: web.Request) -> web.Response:
-        from .openapi import SPEC
+        from stream_app.api.openapi import SPEC
 
         return web.json_response(SPEC)
 

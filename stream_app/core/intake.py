@@ -13,12 +13,17 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol, TypeVar
 
-from . import metrics
-from .counters import ConfigWrite, CounterStore, NameWrite, retried
-from .delivery import Outbox
-from .events import CallbackAgentConfig, InboundCallback, OutboundCall, Rejection, parse
-from .matching import epoch
-from .records import (
+from stream_app.core.counters import ConfigWrite, CounterStore, NameWrite, retried
+from stream_app.core.delivery import Outbox
+from stream_app.core.events import (
+    CallbackAgentConfig,
+    InboundCallback,
+    OutboundCall,
+    Rejection,
+    parse,
+)
+from stream_app.core.matching import epoch
+from stream_app.core.records import (
     DeadLetter,
     InboundSeen,
     OutboundSeen,
@@ -26,7 +31,8 @@ from .records import (
     encode_keyed,
     origin_header,
 )
-from .topics import TopicNames
+from stream_app.core.topics import TopicNames
+from stream_app.observe import metrics
 
 logger = logging.getLogger(__name__)
 

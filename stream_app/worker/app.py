@@ -17,9 +17,9 @@ from typing import Any
 import faust
 from faust.types import TableT
 
-from . import faust_compat
-from .settings import Settings
-from .topics import TopicNames, bootstrap_servers
+from stream_app.core.topics import TopicNames, bootstrap_servers
+from stream_app.settings import Settings
+from stream_app.worker import faust_compat
 
 
 @dataclass(frozen=True)

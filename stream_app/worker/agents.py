@@ -25,20 +25,22 @@ from faust.streams import Stream
 from faust.types import TP
 from redis.exceptions import TimeoutError as RedisTimeout
 
-from . import faust_compat, metrics, outages, taskdump
-from .app import Wiring
-from .batches import PartitionLost, Step, durably, outage_of, process
-from .counters import CounterStore
-from .delivery import Outbox, Sender
-from .health import Health
-from .intake import Intake, Message
-from .join import Join
-from .looplag import LoopLag
-from .order import GAP_REFETCHES, GapRepairs, InOrder
-from .progress import PROGRESS_INTERVAL, InputPartition, IntakeProgress, Watermarks
-from .records import Progress, UnknownFormat, encode_keyed
-from .settings import Settings
-from .topics import EndOffsets
+from stream_app.core import outages
+from stream_app.core.batches import PartitionLost, Step, durably, outage_of, process
+from stream_app.core.counters import CounterStore
+from stream_app.core.delivery import Outbox, Sender
+from stream_app.core.intake import Intake, Message
+from stream_app.core.join import Join
+from stream_app.core.order import GAP_REFETCHES, GapRepairs, InOrder
+from stream_app.core.progress import PROGRESS_INTERVAL, InputPartition, IntakeProgress, Watermarks
+from stream_app.core.records import Progress, UnknownFormat, encode_keyed
+from stream_app.core.topics import EndOffsets
+from stream_app.observe import metrics, taskdump
+from stream_app.observe.health import Health
+from stream_app.observe.looplag import LoopLag
+from stream_app.settings import Settings
+from stream_app.worker import faust_compat
+from stream_app.worker.app import Wiring
 
 logger = logging.getLogger(__name__)
 

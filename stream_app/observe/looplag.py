@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from . import metrics
+from stream_app.observe import metrics
 
 INTERVAL = 0.05
 

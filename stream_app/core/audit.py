@@ -27,12 +27,12 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from .counters import CounterStore, config_key
-from .events import CallbackAgentConfig, parse
-from .matching import epoch
-from .records import ORIGIN_HEADER, parse_origin
-from .settings import Settings
-from .topics import TopicNames, bootstrap_servers
+from stream_app.core.counters import CounterStore, config_key
+from stream_app.core.events import CallbackAgentConfig, parse
+from stream_app.core.matching import epoch
+from stream_app.core.records import ORIGIN_HEADER, parse_origin
+from stream_app.core.topics import TopicNames, bootstrap_servers
+from stream_app.settings import Settings
 
 Origin = tuple[str, int, int]
 FETCH_BYTES = 16 * 1024 * 1024

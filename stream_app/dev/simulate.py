@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from .counters import Stats
-from .events import CallbackAgentConfig, InboundCallback, OutboundCall
-from .truth import Stamped, expected
+from stream_app.core.counters import Stats
+from stream_app.core.events import CallbackAgentConfig, InboundCallback, OutboundCall
+from stream_app.dev.truth import Stamped, expected
 
 Kind = Literal["outbound", "inbound", "config"]
 AGENT_NAMES = ["Sales Outbound", "Survey Outbound", "Renewals", "Collections", "Win-back",

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from .matching import CallEvent, InboundType, OutboundRef, PendingCall
+from stream_app.core.matching import CallEvent, InboundType, OutboundRef, PendingCall
 
 SEPARATOR = "\x1f"
 """Between environment and phone in a contact key; a phone can never contain it."""

@@ -12,16 +12,17 @@ import faust
 from aiokafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import faust_compat, logsummary, taskdump
-from .agents import event_loops, register
-from .app import create_app
-from .counters import CounterStore
-from .health import Health
-from .looplag import LoopLag
-from .loops import use_event_loop
-from .metrics import observe_assignment, observe_lag
-from .settings import Settings
-from .topics import TopicLayoutError, ensure_topics, input_partitions
+from stream_app.core.counters import CounterStore
+from stream_app.core.topics import TopicLayoutError, ensure_topics, input_partitions
+from stream_app.loops import use_event_loop
+from stream_app.observe import logsummary, taskdump
+from stream_app.observe.health import Health
+from stream_app.observe.looplag import LoopLag
+from stream_app.observe.metrics import observe_assignment, observe_lag
+from stream_app.settings import Settings
+from stream_app.worker import faust_compat
+from stream_app.worker.agents import event_loops, register
+from stream_app.worker.app import create_app
 
 logger = logging.getLogger(__name__)
 

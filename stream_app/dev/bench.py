@@ -46,12 +46,12 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from .bench_bare import decode
-from .counters import ClassifyWrite, CounterStore, InboundWrite
-from .matching import UNMATCHED, Decision
-from .processes import StreamAppProcess, check_children
-from .settings import Settings
-from .simulate import Kind, Scenario, Traffic, generate, produce
+from stream_app.core.counters import ClassifyWrite, CounterStore, InboundWrite
+from stream_app.core.matching import UNMATCHED, Decision
+from stream_app.dev.bench_bare import decode
+from stream_app.dev.processes import StreamAppProcess, check_children
+from stream_app.dev.simulate import Kind, Scenario, Traffic, generate, produce
+from stream_app.settings import Settings
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -215,7 +215,7 @@ async def bare_faust(bootstrap: str, topics: Topics, expected: int, workdir: Pat
                      progress: Progress, patched: bool = False) -> dict[str, float]:
     what = "bare Faust agent" + (" (patched)" if patched else "")
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "stream_app.bench_bare", *(["--patched"] if patched else []),
+        sys.executable, "-m", "stream_app.dev.bench_bare", *(["--patched"] if patched else []),
         bootstrap, f"bench-bare-{uuid.uuid4().hex[:8]}", str(expected),
         str(workdir / f"bare-{patched}"), *topics.as_kinds().values(),
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -297,7 +297,7 @@ async def all_decided(store: CounterStore, traffic: Traffic, what: str,
     """Wait until every callback of ``traffic`` is counted and classified in Redis."""
     from zoneinfo import ZoneInfo
 
-    from .matching import day_bucket, epoch
+    from stream_app.core.matching import day_bucket, epoch
 
     calls = {(e.environment_id, e.call_id) for e, _ in traffic.inbound}
     environments = sorted({env for env, _ in calls})
@@ -472,8 +472,8 @@ async def large_state(base_env: dict[str, str], store: CounterStore, config: Ben
                       workdir: Path, progress: Progress) -> dict[str, float]:
     """One outbound call for each of ``config.state_contacts`` contacts through a worker
     of its own; once its join has written them all, its RSS and a restart."""
-    from .records import contact_key
-    from .topics import KeyedPartitioner
+    from stream_app.core.records import contact_key
+    from stream_app.core.topics import KeyedPartitioner
 
     bootstrap = base_env["STREAM_APP_KAFKA_BOOTSTRAP"]
     run = f"{uuid.uuid4().hex[:8]}-state"

@@ -18,13 +18,13 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka.errors import KafkaError
 
-from . import metrics
-from .counters import redis_outage
-from .delivery import Outbox, Producer
-from .events import Rejection
-from .intake import Message
-from .outages import through_outages
-from .records import UnknownFormat
+from stream_app.core.counters import redis_outage
+from stream_app.core.delivery import Outbox, Producer
+from stream_app.core.events import Rejection
+from stream_app.core.intake import Message
+from stream_app.core.outages import through_outages
+from stream_app.core.records import UnknownFormat
+from stream_app.observe import metrics
 
 logger = logging.getLogger(__name__)
 
