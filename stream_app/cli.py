@@ -10,14 +10,12 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from stream_app import __version__
 from stream_app.dev import services
-from stream_app.dev.bench import BenchConfig
-from stream_app.settings import Settings, load_settings
+from stream_app.settings import load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -82,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="performance figures, side by side, on one "
                                               "seeded workload (needs Kafka and Redis)")
+    from stream_app.dev.bench.config import BenchConfig  # dataclasses only, no Faust
+
     for name, default in asdict(BenchConfig()).items():
         bench.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default,
                            help=f"default {default:g}")
@@ -108,7 +108,7 @@ def _reader(args: argparse.Namespace) -> None:
 
 
 def _stats(args: argparse.Namespace) -> None:
-    from stream_app.api.reader import ApiError
+    from stream_app.api.responses import ApiError
     from stream_app.report import print_stats, read_stats
 
     settings = load_settings()
@@ -123,7 +123,7 @@ def _stats(args: argparse.Namespace) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> None:
-    from stream_app.dev.simulate import Scenario
+    from stream_app.dev.simulate import Scenario, produce_scenario
 
     settings = load_settings()
     scenario = Scenario(
@@ -134,31 +134,11 @@ def _simulate(args: argparse.Namespace) -> None:
         duplicate_rate=args.duplicate_rate, out_of_order_rate=args.out_of_order_rate,
         bad_rate=args.bad_rate, window_seconds=settings.recency_window_seconds,
         days=max(1, args.backfill), shuffle=args.backfill > 0)
-    truth = simulate(settings, scenario, args.rate or None)
+    truth = produce_scenario(settings, scenario, args.rate or None)
     if args.truth:
         args.truth.write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2))
         print(f"truth written to {args.truth}")
 
-
-def simulate(settings: Settings, scenario: Any, rate: float | None) -> dict[str, Any]:
-    """Produce the scenario's traffic with a progress bar; return its truth."""
-    from rich.progress import Progress
-
-    from stream_app.core.topics import ensure_topics
-    from stream_app.dev.simulate import Kind, generate, produce
-
-    asyncio.run(ensure_topics(settings))
-    traffic = generate(scenario)
-    topics: dict[Kind, str] = {"outbound": settings.topic_outbound,
-                               "inbound": settings.topic_inbound, "config": settings.topic_config}
-    with Progress() as progress:
-        task = progress.add_task(f"producing {len(traffic.messages)} messages "
-                                 f"({traffic.bad} bad)", total=len(traffic.messages))
-        seconds = asyncio.run(produce(settings.kafka_bootstrap, topics, traffic, rate,
-                                      lambda n: progress.advance(task, n)))
-    print(f"produced {len(traffic.messages)} messages in {seconds:.1f}s "
-          f"({len(traffic.messages) / max(seconds, 1e-9):.0f}/s)")
-    return traffic.truth(settings.recency_window_seconds, settings.zone)
 
 
 def _audit(args: argparse.Namespace) -> None:
@@ -189,7 +169,9 @@ def _services(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from stream_app.dev.bench import report, run_bench, write_json
+    from stream_app.dev.bench.config import BenchConfig
+    from stream_app.dev.bench.report import report, write_json
+    from stream_app.dev.bench.run import run_bench
     from stream_app.dev.processes import ChildDied
 
     config = BenchConfig(**{name: getattr(args, name) for name in asdict(BenchConfig())})

@@ -7,7 +7,8 @@ from datetime import datetime
 from rich.console import Console
 from rich.table import Table
 
-from stream_app.api.reader import StatsResponse, fetch_stats, resolve_period
+from stream_app.api.reader import fetch_stats
+from stream_app.api.responses import StatsResponse, resolve_period
 from stream_app.core.counters import CounterStore
 from stream_app.settings import Settings
 

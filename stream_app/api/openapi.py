@@ -7,7 +7,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from stream_app import __version__
-from stream_app.api.reader import STATS_PATH, ErrorResponse, StatsResponse
+from stream_app.api.responses import STATS_PATH, ErrorResponse, StatsResponse
 
 ERRORS = {
     "400": ("Bad dates: INVALID_DATE, INVALID_DATE_RANGE or DATE_RANGE_TOO_LARGE (rules "

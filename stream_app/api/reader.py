@@ -9,96 +9,39 @@ from __future__ import annotations
 
 import hmac
 import logging
-import re
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from datetime import UTC, datetime
 
 import orjson
-from aiohttp import web, web_server
+from aiohttp import web
 from aiohttp.log import access_logger
-from aiohttp.web_protocol import RequestHandler
-from aiohttp.web_request import BaseRequest
-from aiohttp.web_response import StreamResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
-from stream_app.core.counters import CounterStore, Stats
+from stream_app.api import protocol_errors
+from stream_app.api.openapi import SPEC
+from stream_app.api.responses import (
+    STATS_PATH,
+    ApiError,
+    ErrorResponse,
+    Period,
+    StatsResponse,
+    resolve_period,
+    stats_response,
+)
+from stream_app.core.counters import CounterStore
 from stream_app.loops import use_event_loop
 from stream_app.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-STATS_PATH = "/api/v1/callback-agents/stats"
-MAX_DAYS = 366
-DEFAULT_LOOKBACK_DAYS = 30
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
 REQUESTS = Counter("callback_stats_reader_requests_total", "Stats requests by status.",
                    ["status"])
 LATENCY = Histogram("callback_stats_reader_request_seconds", "Stats request latency.",
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
-
-
-class Period(BaseModel):
-    start: date
-    end: date
-
-
-class SourceAgentCount(BaseModel):
-    source_agent_id: str
-    name: str | None
-    count: int
-
-
-class StatsData(BaseModel):
-    period: Period
-    total_callbacks_received: int
-    callbacks_answered: int
-    callbacks_unmatched: int
-    callbacks_by_source_agent: list[SourceAgentCount]
-
-
-class StatsResponse(BaseModel):
-    success: Literal[True] = True
-    data: StatsData
-
-
-class ErrorResponse(BaseModel):
-    success: Literal[False] = False
-    message: str
-    code: str
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def resolve_period(start_raw: str | None, end_raw: str | None, today: date) -> Period:
-    """Both dates inclusive; defaults today-30 .. today; at most 366 days."""
-    end = _parse_date("end_date", end_raw) if end_raw is not None else today
-    start = (_parse_date("start_date", start_raw) if start_raw is not None
-             else today - timedelta(days=DEFAULT_LOOKBACK_DAYS))
-    if start > end:
-        raise ApiError(400, "INVALID_DATE_RANGE", "start_date is after end_date")
-    if (end - start).days + 1 > MAX_DAYS:
-        raise ApiError(400, "DATE_RANGE_TOO_LARGE",
-                       f"the period may cover at most {MAX_DAYS} days")
-    return Period(start=start, end=end)
-
-
-def _parse_date(name: str, raw: str) -> date:
-    try:
-        if _DATE.match(raw):
-            return date.fromisoformat(raw)
-    except ValueError:
-        pass
-    raise ApiError(400, "INVALID_DATE", f"{name} must be a real date in YYYY-MM-DD form")
 
 
 QUERY_PARAMETERS = ("start_date", "end_date")
@@ -136,15 +79,6 @@ def environment_for(header: str | None, tokens: dict[str, str]) -> str:
     if found is None:
         raise ApiError(401, "UNAUTHORIZED", "unknown token")
     return found
-
-
-def stats_response(stats: Stats, period: Period) -> StatsResponse:
-    rows = [SourceAgentCount(source_agent_id=a, name=n, count=c)
-            for a, n, c in stats.sorted_sources()]
-    return StatsResponse(data=StatsData(
-        period=period, total_callbacks_received=stats.received,
-        callbacks_answered=stats.answered, callbacks_unmatched=stats.unmatched,
-        callbacks_by_source_agent=rows))
 
 
 async def fetch_stats(store: CounterStore, environment: str, period: Period) -> StatsResponse:
@@ -194,8 +128,6 @@ class Reader:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def openapi(self, request: web.Request) -> web.Response:
-        from stream_app.api.openapi import SPEC
-
         return web.json_response(SPEC)
 
 
@@ -234,37 +166,9 @@ def _where(exc: BaseException) -> str:
     return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
 
 
-class _JsonProtocolErrors(RequestHandler):
-    """aiohttp's own error responses (requests its HTTP parser rejects: an over-long or
-    NUL-bearing header, a bad request line) as the contract's JSON error.
-
-    aiohttp answers those before any handler or middleware runs, in plain text, and logs
-    the parser's exception, whose text can quote the offending header (a token). This
-    answers JSON and logs only the status and the exception's type.
-    """
-
-    def handle_error(self, request: BaseRequest, status: int = 500,
-                     exc: BaseException | None = None,
-                     message: str | None = None) -> StreamResponse:
-        logger.warning("rejected a request aiohttp could not parse: HTTP %d (%s)", status,
-                       type(exc).__name__ if exc is not None else "no exception")
-        if request.writer.output_size > 0:
-            raise ConnectionError("response already started; cannot send the error")
-        code = "BAD_REQUEST" if 400 <= status < 500 else "INTERNAL_ERROR"
-        text = "malformed HTTP request" if code == "BAD_REQUEST" else "internal error"
-        response = _error(status, code, text)
-        response.force_close()
-        return response
-
-
-def json_protocol_errors() -> None:
-    """Make aiohttp's server build :class:`_JsonProtocolErrors` handlers (idempotent)."""
-    web_server.RequestHandler = _JsonProtocolErrors  # type: ignore[attr-defined]
-
-
 def create_reader(settings: Settings, store: CounterStore,
                   clock: Clock = lambda: datetime.now(UTC)) -> web.Application:
-    json_protocol_errors()
+    protocol_errors.install()
     reader = Reader(settings, store, clock)
     app = web.Application(middlewares=[json_errors])
     app.router.add_get(STATS_PATH, reader.stats)

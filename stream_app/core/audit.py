@@ -27,10 +27,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from stream_app.core.counters import CounterStore, config_key
+from stream_app.core.counters import CounterStore
 from stream_app.core.events import CallbackAgentConfig, parse
 from stream_app.core.matching import epoch
 from stream_app.core.records import ORIGIN_HEADER, parse_origin
+from stream_app.core.redis_layout import config_key
 from stream_app.core.topics import TopicNames, bootstrap_servers
 from stream_app.settings import Settings
 

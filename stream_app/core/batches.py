@@ -33,7 +33,7 @@ class PartitionLost(Exception):
     """A rebalance gave a partition this batch writes state for to another worker.
 
     The batch is abandoned *unacked*, wherever it stands: its acks would be refused
-    anyway (``faust_compat``), so the new owner processes it again, and every effect
+    anyway (``worker/patches/stale_acks.py``), so the new owner processes it again, and every effect
     already made is idempotent. Writing on would race the new owner's writes to the
     same changelog partition and could overwrite newer state with older.
     """

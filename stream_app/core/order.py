@@ -5,7 +5,7 @@ before it, and the intake's watermark promises every offset below what it delive
 (``progress.py``). Both hold only if each partition is processed in offset order, with
 nothing skipped. faust-streaming 0.15 does not guarantee it: after some rebalances it
 delivers a partition's later messages while earlier ones, from its commit base on,
-never reach the agent (``faust_compat``, patch 4). Processing past such a hole decided
+never reach the agent (``worker/holes.py``). Processing past such a hole decided
 a callback without the outbound call in the hole (the short soak test, once).
 
 So every agent asks :class:`InOrder` about each message before processing it: the
@@ -13,12 +13,15 @@ next offset of its partition is processed; an offset below it (fetched again) wa
 processed already in this consumer generation and is only acked; an offset above it
 is a **gap**: not processed, not acked, and, if it does not close by itself, the
 partition is fetched again from the first missing offset (:class:`GapRepairs` says
-when). A gap that is still there after :data:`GAP_REFETCHES` re-fetches is taken for a
-real one (a compacted or transactional input has offsets without records) and skipped
-over, with an error logged.
+when). A gap still there after :data:`GAP_REFETCHES` re-fetches may be a real one (a
+compacted or transactional input has offsets without records), but that is not
+assumed: the broker is asked, by a read outside the consumer group, whether it holds
+records in the missing range. Only a "no" skips it; a "yes" keeps re-fetching (and the
+worker reports itself not ready); no answer asks again later. A record that exists is
+never skipped.
 
-Pure: no Faust, Kafka or Redis here; the agents (``agents.py``) and the consumer glue
-(``faust_compat.refetch``) act on the verdicts.
+Pure: no Faust, Kafka or Redis here; the agents (``worker/admission.py``) and the
+consumer glue (``worker/holes.py``) act on the verdicts.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from collections.abc import Callable, Hashable
 from typing import Generic, Literal, TypeVar
 
 Verdict = Literal["next", "again", "gap"]
-GapAction = Literal["refetch", "wait", "skip"]
+GapAction = Literal["refetch", "wait", "ask", "skip"]
 
 P = TypeVar("P", bound=Hashable)
 """What names a partition (``TP`` in the worker)."""
@@ -79,34 +82,72 @@ class InOrder(Generic[P]):
         self.next = {}
 
 
+class Gap:
+    """A missing offset of one partition and what was done about it."""
+
+    __slots__ = ("answer", "held", "missing", "refetches", "since")
+
+    def __init__(self, missing: int, now: float) -> None:
+        self.missing, self.refetches, self.since = missing, 0, now
+        self.answer: Literal["asking", "empty"] | None = None
+        self.held = False
+        """The broker said records exist in the gap, and they have not arrived yet."""
+
+
 class GapRepairs:
-    """When to fetch a partition again for a missing offset, and when to give up.
+    """When to fetch a partition again for a missing offset, when to ask the broker
+    whether the gap holds records, and when to skip it.
 
     A gap seen first is waited on: right after a seek (a rebalance, a re-fetch), messages
     fetched before it still drain past the new position, and the sought ones follow.
     Only a gap still there :data:`GAP_REFETCH_SECONDS` later is fetched again, up to
-    :data:`GAP_REFETCHES` times, then skipped. With no commit base yet (``None``) there
-    is nothing to fetch from: the recovery's seek is about to run (and the worker's
-    timer runs it if it never does).
+    :data:`GAP_REFETCHES` times; then the broker is asked (``"ask"``; the answer comes
+    back through :meth:`answered`). A gap the broker says is empty is skipped; one that
+    holds records is fetched again, and asked about again after as many re-fetches. With
+    no commit base yet (``None``) there is nothing to fetch from: the recovery's seek is
+    about to run (and the worker's timer runs it if it never does).
     """
 
     def __init__(self) -> None:
-        self.tries: dict[Hashable, tuple[int, int, float]] = {}
-        """partition -> (missing offset, re-fetches so far, when last seen or fetched)."""
+        self.gaps: dict[Hashable, Gap] = {}
 
     def on_gap(self, partition: Hashable, missing: int | None, now: float) -> GapAction:
         """What to do about a message past ``missing`` seen at ``now``."""
         if missing is None:
             return "wait"
-        known = self.tries.get(partition)
-        if known is None or known[0] != missing:
-            self.tries[partition] = (missing, 0, now)
+        gap = self.gaps.get(partition)
+        if gap is None or gap.missing != missing:
+            self.gaps[partition] = Gap(missing, now)
             return "wait"
-        _, tries, since = known
-        if now - since < GAP_REFETCH_SECONDS:
+        if gap.answer == "empty":
+            del self.gaps[partition]
+            return "skip"
+        if gap.answer == "asking" or now - gap.since < GAP_REFETCH_SECONDS:
             return "wait"
-        if tries < GAP_REFETCHES:
-            self.tries[partition] = (missing, tries + 1, now)
+        gap.since = now
+        if gap.refetches < GAP_REFETCHES:
+            gap.refetches += 1
             return "refetch"
-        del self.tries[partition]
-        return "skip"
+        gap.answer = "asking"
+        return "ask"
+
+    def answered(self, partition: Hashable, missing: int, holds: bool | None) -> None:
+        """The broker's answer about ``partition``'s gap at ``missing``: it holds records
+        (True), it has none (False), or no answer (None: ask again later)."""
+        gap = self.gaps.get(partition)
+        if gap is None or gap.missing != missing:
+            return
+        if holds is False:
+            gap.answer = "empty"
+        else:
+            gap.answer = None
+            if holds:
+                gap.refetches, gap.held = 0, True
+
+    def closed(self, partition: Hashable) -> None:
+        """``partition``'s next offset arrived: no gap there any more."""
+        self.gaps.pop(partition, None)
+
+    def holding(self) -> list[Hashable]:
+        """Partitions with a gap the broker said holds records that never arrived."""
+        return [p for p, gap in self.gaps.items() if gap.held]

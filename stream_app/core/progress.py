@@ -63,18 +63,37 @@ class IntakeProgress:
 
 
 class Watermarks:
-    """Per keyed partition: the highest watermark heard from each input partition."""
+    """Per keyed partition: the highest watermark heard from each input partition.
+
+    The input partitions grow when partitions are added to an input topic at run time:
+    the worker asks the broker for the counts (:meth:`expect`), and a progress record
+    naming a partition of an input topic not known yet adds it too (its intake saw it
+    first). From then on the low watermark waits for that partition's progress, so
+    nothing is decided before its records are read. Partitions never go away (Kafka
+    cannot remove them)."""
 
     def __init__(self, inputs: Iterable[InputPartition]) -> None:
         self.inputs = frozenset(inputs)
+        self.topics = frozenset(s.topic for s in self.inputs)
         self.heard: dict[int, dict[InputPartition, float]] = {}
+
+    def expect(self, inputs: Iterable[InputPartition]) -> set[InputPartition]:
+        """Add input partitions of the known topics; return the ones that are new."""
+        added = {s for s in inputs if s.topic in self.topics} - self.inputs
+        if added:
+            self.inputs = self.inputs | added
+        return added
 
     def advance(self, keyed_partition: int, marks: Mapping[InputPartition, float]) -> bool:
         """Take a progress record's watermarks; True if the low watermark may have moved."""
         heard = self.heard.setdefault(keyed_partition, {})
         moved = False
         for source, mark in marks.items():
-            if source in self.inputs and mark > heard.get(source, float("-inf")):
+            if source not in self.inputs:
+                if source.topic not in self.topics:
+                    continue
+                self.expect((source,))
+            if mark > heard.get(source, float("-inf")):
                 heard[source] = mark
                 moved = True
         return moved

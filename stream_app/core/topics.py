@@ -8,6 +8,7 @@ partition count. The worker checks this before it starts and refuses to run if n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -207,3 +208,52 @@ class EndOffsets:
                 await asyncio.wait_for(client.stop(), self.TIMEOUT)
             except Exception as exc:  # closing a client of a vanished broker: let it go
                 logger.debug("end-offsets client not closed cleanly: %r", exc)
+
+
+RANGE_READ_SECONDS = 10.0
+"""How long a group-less read may take to answer whether a range holds records."""
+
+
+async def records_between(servers: list[str], topic: str, partition: int, start: int,
+                          stop: int) -> bool | None:
+    """Whether the broker holds any record with an offset in ``[start, stop)``: read from
+    ``start`` by a consumer outside any group (it commits nothing and moves no one's
+    position). A compacted or transactional log has offsets without records (removed
+    keys, commit markers); a fetch from ``start`` answers the first record at or after
+    it. None: no answer within :data:`RANGE_READ_SECONDS` (Kafka away); ask again."""
+    tp = TopicPartition(topic, partition)
+    client = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False,
+                              group_id=None, request_timeout_ms=int(RANGE_READ_SECONDS * 1000))
+    try:
+        async with asyncio.timeout(RANGE_READ_SECONDS):
+            await client.start()
+            client.assign([tp])
+            client.seek(tp, start)
+            while True:
+                batch = await client.getmany(tp, timeout_ms=1000, max_records=1)
+                records = batch.get(tp, [])
+                if records:
+                    return bool(records[0].offset < stop)
+                if await client.position(tp) >= stop:
+                    return False  # read past the range without a record in it
+    except (TimeoutError, KafkaError) as exc:
+        logger.warning("no answer whether %s[%d] holds records at %d..%d: %r", topic,
+                       partition, start, stop - 1, exc)
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.stop(), RANGE_READ_SECONDS)
+
+
+async def cluster_id(settings: Settings) -> str:
+    """The Kafka cluster's id (KRaft: the id its storage was formatted with)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings),
+                                request_timeout_ms=30_000)
+    await admin.start()
+    try:
+        found = (await admin.describe_cluster()).get("cluster_id")
+    finally:
+        await admin.close()
+    if not found:
+        raise KafkaError("the broker did not say which cluster it belongs to")
+    return str(found)

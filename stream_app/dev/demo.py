@@ -14,10 +14,10 @@ import aiohttp
 import orjson
 from rich.console import Console
 
-from stream_app.api.reader import STATS_PATH, StatsResponse
+from stream_app.api.responses import STATS_PATH, StatsResponse
 from stream_app.dev import services
 from stream_app.dev.processes import ChildDied, StreamAppProcess, check_children
-from stream_app.dev.simulate import Scenario
+from stream_app.dev.simulate import Scenario, produce_scenario
 from stream_app.report import print_stats
 from stream_app.settings import Settings, load_settings
 
@@ -59,13 +59,11 @@ def run_demo(callbacks: int, seed: int) -> int:
                   f"reader pid {reader.pid} on port {settings.reader_port}")
     try:
         console.rule("3. a simulated day of traffic")
-        from stream_app.cli import simulate
-
         day = datetime.now(settings.zone).date()
         scenario = Scenario(seed=seed, day=day, timezone=settings.timezone,
                             environments=ENVIRONMENTS, environment_prefix=prefix,
                             callbacks=callbacks, window_seconds=settings.recency_window_seconds)
-        truth = simulate(settings, scenario, rate=3000.0)
+        truth = produce_scenario(settings, scenario, rate=3000.0)
         console.rule("4. stats from the HTTP reader, once every callback is decided")
         return asyncio.run(_compare(settings, truth, day.isoformat(), console))
     except ChildDied as exc:

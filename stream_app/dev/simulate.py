@@ -21,6 +21,7 @@ import orjson
 from stream_app.core.counters import Stats
 from stream_app.core.events import CallbackAgentConfig, InboundCallback, OutboundCall
 from stream_app.dev.truth import Stamped, expected
+from stream_app.settings import Settings
 
 Kind = Literal["outbound", "inbound", "config"]
 AGENT_NAMES = ["Sales Outbound", "Survey Outbound", "Renewals", "Collections", "Win-back",
@@ -228,3 +229,22 @@ async def produce(bootstrap: str, topics: dict[Kind, str], traffic: Traffic,
     finally:
         await producer.stop()
     return time.monotonic() - began
+
+def produce_scenario(settings: Settings, scenario: Any, rate: float | None) -> dict[str, Any]:
+    """Produce the scenario's traffic with a progress bar; return its truth."""
+    from rich.progress import Progress
+
+    from stream_app.core.topics import ensure_topics
+
+    asyncio.run(ensure_topics(settings))
+    traffic = generate(scenario)
+    topics: dict[Kind, str] = {"outbound": settings.topic_outbound,
+                               "inbound": settings.topic_inbound, "config": settings.topic_config}
+    with Progress() as progress:
+        task = progress.add_task(f"producing {len(traffic.messages)} messages "
+                                 f"({traffic.bad} bad)", total=len(traffic.messages))
+        seconds = asyncio.run(produce(settings.kafka_bootstrap, topics, traffic, rate,
+                                      lambda n: progress.advance(task, n)))
+    print(f"produced {len(traffic.messages)} messages in {seconds:.1f}s "
+          f"({len(traffic.messages) / max(seconds, 1e-9):.0f}/s)")
+    return traffic.truth(settings.recency_window_seconds, settings.zone)

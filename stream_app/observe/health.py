@@ -42,6 +42,8 @@ class Health:
     redis_at: float | None = None
     watermarks_at: float | None = None
     timer_failures: dict[str, int] = field(default_factory=dict)
+    holding: list[Any] = field(default_factory=list)
+    """Partitions with a gap the broker says holds records that never arrived."""
 
     def __post_init__(self) -> None:
         self.last_progress = self.clock()
@@ -74,6 +76,9 @@ class Health:
     def watermarks_sent(self) -> None:
         self.watermarks_at = self.clock()
 
+    def gaps_holding(self, partitions: list[Any]) -> None:
+        self.holding = partitions
+
     def timer_ran(self, name: str, ok: bool) -> None:
         self.timer_failures[name] = 0 if ok else self.timer_failures.get(name, 0) + 1
 
@@ -102,7 +107,8 @@ class Health:
                   "kafka_reachable": fresh(self.kafka_at),
                   "redis_reachable": fresh(self.redis_at),
                   "watermarks_flowing": fresh(self.watermarks_at),
-                  "timers_healthy": not failing}
+                  "timers_healthy": not failing,
+                  "no_missing_records": not self.holding}
         ok = all(checks.values())
         return ok, {"status": "ready" if ok else "not ready", "checks": checks,
                     "failing_timers": failing}

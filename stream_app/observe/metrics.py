@@ -35,6 +35,9 @@ STALLED = Gauge("callback_stats_stalled_seconds",
 TIMER_FAILURES = Counter("callback_stats_timer_failures_total",
                          "Timer runs that failed (retried at their next tick), by timer.",
                          ["timer"])
+STALE_STORES = Counter("callback_stats_stale_stores_wiped_total",
+                       "Local table stores found ahead of their changelog, wiped and "
+                       "recovered from it, by table.", ["table"])
 LOOP_LAG = Histogram("callback_stats_event_loop_lag_seconds",
                      "How late the event loop ran a callback due now: the time one step of "
                      "work held the loop.",

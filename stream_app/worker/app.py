@@ -12,6 +12,7 @@ Data flow (each arrow is a Kafka topic or a table):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -19,7 +20,7 @@ from faust.types import TableT
 
 from stream_app.core.topics import TopicNames, bootstrap_servers
 from stream_app.settings import Settings
-from stream_app.worker import faust_compat
+from stream_app.worker.monitor import SlimMonitor
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,14 @@ class Wiring:
     pending: TableT[bytes, Any]
 
 
-def create_app(settings: Settings) -> Wiring:
+def state_dir(settings: Settings, cluster_id: str) -> Path:
+    """Where this worker's local table stores live: under the data directory, in a
+    directory naming the Kafka cluster and the app, so a worker pointed at another
+    cluster (or run as another app) never opens a foreign store."""
+    return Path(settings.data_dir) / f"kafka-{cluster_id}" / settings.app_id
+
+
+def create_app(settings: Settings, cluster_id: str) -> Wiring:
     names = TopicNames.from_settings(settings)
     app = faust.App(
         settings.app_id,
@@ -56,12 +64,12 @@ def create_app(settings: Settings) -> Wiring:
         web_enabled=True,
         web_port=settings.worker_web_port,
         web_bind=settings.worker_web_bind,
-        datadir=settings.data_dir,
+        datadir=str(state_dir(settings, cluster_id)),
         topic_disable_leader=True,
         # A worker killed with SIGKILL holds its partitions until its session expires;
         # keep that short so a restarted or surviving worker takes over quickly.
         broker_session_timeout=10.0,
-        Monitor=faust_compat.SlimMonitor,
+        Monitor=SlimMonitor,
         broker_heartbeat_interval=2.0,
     )
 
@@ -73,7 +81,7 @@ def create_app(settings: Settings) -> Wiring:
     # is the raw serializer; a JSON-encoded key hashes to another partition), so a
     # contact's state sits on the changelog partition numbered like its keyed partition,
     # whatever event or timer writes it, and the worker that reads its records is the one
-    # that recovered its state (faust_compat.KeyedPartitions; tests/integration/test_crash).
+    # that recovered its state (tables.KeyedPartitions; tests/integration/test_crash).
     keyed = app.topic(names.keyed, key_serializer="raw", value_serializer="raw",
                       partitions=settings.partitions, internal=True)
     history = app.Table("history", partitions=settings.partitions, key_type=bytes,

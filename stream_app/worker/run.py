@@ -13,16 +13,22 @@ from aiokafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from stream_app.core.counters import CounterStore
-from stream_app.core.topics import TopicLayoutError, ensure_topics, input_partitions
+from stream_app.core.topics import (
+    TopicLayoutError,
+    cluster_id,
+    ensure_topics,
+    input_partitions,
+)
 from stream_app.loops import use_event_loop
 from stream_app.observe import logsummary, taskdump
 from stream_app.observe.health import Health
 from stream_app.observe.looplag import LoopLag
 from stream_app.observe.metrics import observe_assignment, observe_lag
 from stream_app.settings import Settings
-from stream_app.worker import faust_compat
-from stream_app.worker.agents import event_loops, register
+from stream_app.worker.agents import register
 from stream_app.worker.app import create_app
+from stream_app.worker.patches import registry
+from stream_app.worker.probe import event_loops
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +39,10 @@ def run_worker(settings: Settings, loglevel: str = "INFO") -> None:
     """Run until SIGTERM/SIGINT; refuses to start on a bad topic layout."""
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     use_event_loop(settings.event_loop)
-    inputs = asyncio.run(_wait_for_topics(settings))
+    inputs, cluster = asyncio.run(_wait_for_topics(settings))
     asyncio.set_event_loop(asyncio.new_event_loop())
-    faust_compat.install()
-    wiring = create_app(settings)
+    registry.install()
+    wiring = create_app(settings, cluster)
     store = CounterStore.from_url(settings.redis_url, settings.dedup_ttl_seconds)
     health = Health(settings.stall_seconds)
     register(wiring, settings, store, inputs, health, LoopLag())
@@ -72,13 +78,14 @@ def _flushing(summary: logsummary.RepeatSummary) -> Any:
     return log_summary
 
 
-async def _wait_for_topics(settings: Settings) -> list[tuple[str, int]]:
-    """Create and check the topics; return the input partitions progress must cover."""
+async def _wait_for_topics(settings: Settings) -> tuple[list[tuple[str, int]], str]:
+    """Create and check the topics; return the input partitions progress must cover, and
+    the Kafka cluster's id (it names the state directory)."""
     deadline = time.monotonic() + BROKER_WAIT_SECONDS
     while True:
         try:
             await ensure_topics(settings)
-            return await input_partitions(settings)
+            return await input_partitions(settings), await cluster_id(settings)
         except TopicLayoutError as exc:
             raise SystemExit(f"error: {exc}") from None
         except KafkaError as exc:

@@ -10,7 +10,8 @@ import jsonschema
 from aiohttp.test_utils import TestClient, TestServer
 
 from stream_app.api.openapi import SPEC
-from stream_app.api.reader import STATS_PATH, create_reader
+from stream_app.api.reader import create_reader
+from stream_app.api.responses import STATS_PATH
 from stream_app.core.counters import CounterStore
 from stream_app.settings import Settings
 from tests.conftest import Endpoints

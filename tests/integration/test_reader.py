@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from stream_app.api.reader import STATS_PATH, create_reader
+from stream_app.api.reader import create_reader
+from stream_app.api.responses import STATS_PATH
 from stream_app.core.counters import CounterStore
 from stream_app.dev.simulate import Scenario, generate, produce
 from stream_app.settings import Settings

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream_app.api.reader import STATS_PATH
+from stream_app.api.responses import STATS_PATH
 from tests.conftest import Endpoints
 from tests.integration.http import http_client
 

@@ -6,7 +6,8 @@ from datetime import date
 
 import pytest
 
-from stream_app.api.reader import ApiError, Period, environment_for, resolve_period
+from stream_app.api.reader import environment_for
+from stream_app.api.responses import ApiError, Period, resolve_period
 
 TODAY = date(2024, 3, 1)
 

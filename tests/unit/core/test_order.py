@@ -76,21 +76,35 @@ def test_holes_are_fetched_again_until_every_offset_is_processed_once_in_order(
         elif verdict == "gap":
             missing = order.expected("p")
             action = repairs.on_gap("p", missing, clock)
-            assert action != "skip"
+            assert action != "skip", "never past records that exist"
+            if action == "ask":  # the broker holds them: the fetcher lost them
+                assert missing is not None
+                repairs.answered("p", missing, True)
             if action == "refetch":
                 assert missing is not None
                 position = missing
     assert processed == list(range(end))
 
 
-def test_a_gap_is_waited_on_then_fetched_again_a_few_times_then_skipped() -> None:
+def test_a_gap_is_waited_on_fetched_again_a_few_times_then_asked_about() -> None:
     repairs, step = GapRepairs(), GAP_REFETCH_SECONDS
     assert repairs.on_gap("p", 4, now=0.0) == "wait", "it may close by itself"
     assert repairs.on_gap("p", 4, now=0.5) == "wait"
     for attempt in range(1, GAP_REFETCHES + 1):
         assert repairs.on_gap("p", 4, now=attempt * step) == "refetch"
         assert repairs.on_gap("p", 4, now=attempt * step + 0.1) == "wait", "under way"
-    assert repairs.on_gap("p", 4, now=(GAP_REFETCHES + 1) * step) == "skip"
+    now = (GAP_REFETCHES + 1) * step
+    assert repairs.on_gap("p", 4, now=now) == "ask", "the broker is asked, not guessed at"
+    assert repairs.on_gap("p", 4, now=now + step) == "wait", "while the answer is awaited"
+    repairs.answered("p", 4, holds=None)
+    assert repairs.on_gap("p", 4, now=now + 2 * step) == "ask", "no answer: ask again"
+    repairs.answered("p", 4, holds=True)
+    assert repairs.holding() == ["p"]
+    assert repairs.on_gap("p", 4, now=now + 3 * step) == "refetch", "records exist: fetch"
+    repairs.answered("p", 9, holds=False)
+    assert repairs.on_gap("p", 4, now=now + 4 * step) == "refetch", "an answer about another gap"
+    repairs.answered("p", 4, holds=False)
+    assert repairs.on_gap("p", 4, now=now + 5 * step) == "skip", "only when the broker says so"
     assert repairs.on_gap("p", 9, now=100.0) == "wait", "another gap starts afresh"
     assert repairs.on_gap("q", 4, now=100 + step) == "wait", "per partition"
     assert repairs.on_gap("r", None, now=0.0) == "wait", "no base: the seek is to come"

@@ -1,11 +1,11 @@
 """The baseline of ``stream-app bench``: a bare Faust agent that only decodes the events.
 
-Run as ``python -m stream_app.dev.bench_bare [--patched] BOOTSTRAP APP_ID EXPECTED DATADIR
+Run as ``python -m stream_app.dev.bench.bare [--patched] BOOTSTRAP APP_ID EXPECTED DATADIR
 TOPIC...``; it prints ``count N`` every 0.2 s and ``done`` once it has decoded EXPECTED
 events, so the bench can read its CPU time from outside. Same Faust settings as the
 worker where they touch per-message cost (raw serializers, in-memory store, no web
 server). Stock faust-streaming, unless ``--patched``: then with the worker's
-``faust_compat`` patches, its slim Monitor and its event loop (uvloop), i.e. what one
+Faust patches (``worker/patches``), its slim Monitor and its event loop (uvloop), i.e. what one
 pass through Faust costs the worker (every event passes twice: intake, then the keyed
 topic).
 """
@@ -37,11 +37,12 @@ def main() -> None:
     options: dict[str, Any] = {}
     if patched:
         from stream_app.loops import use_event_loop
-        from stream_app.worker import faust_compat
+        from stream_app.worker.monitor import SlimMonitor
+        from stream_app.worker.patches import registry
 
         use_event_loop("uvloop")
-        faust_compat.install()
-        options["Monitor"] = faust_compat.SlimMonitor
+        registry.install()
+        options["Monitor"] = SlimMonitor
     app = faust.App(app_id, broker=f"kafka://{bootstrap}", store="memory://", web_enabled=False,
                     topic_disable_leader=True, consumer_auto_offset_reset="earliest",
                     autodiscover=False, datadir=datadir, **options)

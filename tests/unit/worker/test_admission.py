@@ -1,15 +1,16 @@
-"""An agent processes each partition in offset order, every offset once (Admission)."""
+"""An agent processes each partition in offset order, every offset once; a gap is skipped
+only when the broker says it holds no records."""
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
 from faust.types import TP
 
-from stream_app.core.order import GAP_REFETCH_SECONDS
-from stream_app.worker.agents import Admission
+from stream_app.core.order import GAP_REFETCH_SECONDS, GAP_REFETCHES
+from stream_app.worker.admission import Admission
 
 A, B = TP("in", 0), TP("in", 1)
 
@@ -29,9 +30,15 @@ class World:
         self.bases: dict[TP, int | None] = {A: 10, B: 0}
         self.now = 0.0
         self.refetches: list[tuple[TP, int, int | None]] = []
+        self.asked: list[tuple[TP, int, int]] = []
+        self.broker_holds: bool | None = False
         self.admission = Admission(lambda: self.generation, self.bases.get,
                                    lambda tp, o, g: self.refetches.append((tp, o, g)),
-                                   clock=lambda: self.now)
+                                   self.ask, clock=lambda: self.now)
+
+    async def ask(self, tp: TP, start: int, stop: int) -> bool | None:
+        self.asked.append((tp, start, stop))
+        return self.broker_holds
 
     def admit(self, batch: list[Any]) -> tuple[list[int], list[int]]:
         """Offsets to process, offsets to ack."""
@@ -73,36 +80,49 @@ def test_no_base_yet_nothing_is_processed_and_nothing_fetched() -> None:
     assert world.refetches == [], "the recovery's seek is to come (or the timer's)"
 
 
-async def test_the_health_probe_feeds_health_and_logs_one_task_dump_per_stall(
-        caplog: pytest.LogCaptureFixture) -> None:
-    from stream_app.observe.health import Health
-    from stream_app.observe.looplag import LoopLag
-    from stream_app.worker.agents import HealthProbe
+async def until_asked(world: World) -> None:
+    """Run ``GAP_REFETCHES`` re-fetches of A's gap at 12, then the question."""
+    world.admit(events(A, 10, 11, 14))
+    for _ in range(GAP_REFETCHES + 1):
+        world.now += GAP_REFETCH_SECONDS
+        assert world.admit(events(A, 14)) == ([], [])
+    assert len(world.refetches) == GAP_REFETCHES
+    await asyncio.gather(*world.admission.asking)
+    assert world.asked == [(A, 12, 14)], "the broker is asked about exactly the gap"
 
-    tp = TP("in", 0)
-    app = SimpleNamespace(consumer=SimpleNamespace(assignment=lambda: {tp}, _thread=None,
-                                                   _committed_offset={tp: 5}))
 
-    async def ends(partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        return {("in", 0): 10}
+async def test_a_gap_the_broker_says_is_empty_is_skipped() -> None:
+    world = World()
+    world.broker_holds = False
+    await until_asked(world)
+    world.now += GAP_REFETCH_SECONDS
+    assert world.admit(events(A, 14, 15)) == ([14, 15], [14, 15])
+    assert world.admission.holding() == []
 
-    async def ping() -> bool:
-        return True
 
-    clock = [100.0]
-    health = Health(stall_after=30.0, clock=lambda: clock[0])
-    store = SimpleNamespace(redis=SimpleNamespace(ping=ping))
-    lag = LoopLag()
-    probe = HealthProbe(app, health, store, ends, lag)  # type: ignore[arg-type]
-    try:
-        await probe()
-        assert health.waiting and health.redis_at == 100.0 and health.live()[0]
-        for _ in range(3):
-            clock[0] += 20
-            await probe()
-    finally:
-        assert lag._task is not None
-        lag._task.cancel()
-    assert not health.live()[0]
-    dumps = [r for r in caplog.records if r.getMessage().startswith("stalled for")]
-    assert len(dumps) == 1 and "== loop main" in dumps[0].getMessage()
+async def test_a_gap_that_holds_records_is_never_skipped_and_makes_the_worker_not_ready() -> None:
+    world = World()
+    world.broker_holds = True
+    await until_asked(world)
+    assert world.admission.holding() == [A]
+    for _ in range(4 * GAP_REFETCHES):
+        world.now += GAP_REFETCH_SECONDS
+        assert world.admit(events(A, 14, 15)) == ([], []), "never past a record that exists"
+        await asyncio.gather(*world.admission.asking)
+    assert len(world.refetches) > 2 * GAP_REFETCHES, "it keeps fetching again"
+    assert len(world.asked) > 1, "and asking again"
+    assert world.admit(events(A, 12, 13, 14)) == ([12, 13, 14],) * 2
+    assert world.admission.holding() == [], "the records arrived: the gap is closed"
+
+
+async def test_no_answer_from_the_broker_asks_again_later() -> None:
+    world = World()
+    world.broker_holds = None
+    await until_asked(world)
+    world.broker_holds = False
+    world.now += GAP_REFETCH_SECONDS
+    assert world.admit(events(A, 14)) == ([], []), "not skipped on no answer"
+    await asyncio.gather(*world.admission.asking)
+    assert len(world.asked) == 2
+    world.now += GAP_REFETCH_SECONDS
+    assert world.admit(events(A, 14)) == ([14], [14])

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream_app.core.counters import period_keys, range_keys, stats_key
+from stream_app.core.redis_layout import period_keys, range_keys, stats_key
 
 
 def days_between(start: date, end: date) -> list[str]:

@@ -1,0 +1,40 @@
+"""What the bench is asked to do, and every figure it prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class BenchConfig:
+    events: int = 200_000
+    contacts: int = 50_000
+    environments: int = 5
+    partitions: int = 3
+    seed: int = 1
+    reader_clients: int = 16
+    reader_seconds: float = 10.0
+    probes: int = 100
+    background_rate: float = 2000.0
+    state_contacts: int = 0
+    """If > 0: also fill a worker with one outbound call for each of this many contacts,
+    report its RSS and data directory, and time its restart (``make bench``: 1M)."""
+
+
+@dataclass
+class Figures:
+    """Everything the bench prints, also written as JSON (``--json FILE``)."""
+
+    date: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    events: int = 0
+    aiokafka: dict[str, float] = field(default_factory=dict)
+    bare_faust: dict[str, float] = field(default_factory=dict)
+    bare_faust_patched: dict[str, float] = field(default_factory=dict)
+    worker: dict[str, float] = field(default_factory=dict)
+    end_to_end: dict[str, float] = field(default_factory=dict)
+    reader: dict[str, float] = field(default_factory=dict)
+    restart: dict[str, float] = field(default_factory=dict)
+    scale_out: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,99 @@
+"""The bench's table, its ratios and goals, and its JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import orjson
+
+from stream_app.dev.bench.config import Figures
+
+
+def ratios(f: Figures) -> None:
+    bare = f.bare_faust.get("cpu_us_per_event")
+    if bare and f.worker:
+        f.worker["cpu_ratio_to_bare_faust"] = f.worker["cpu_us_per_event"] / bare
+        f.worker["rate_ratio_to_bare_faust"] = (f.worker["events_per_second"]
+                                                / f.bare_faust["events_per_second"])
+        f.worker["rate_ratio_to_aiokafka"] = (f.worker["events_per_second"]
+                                              / f.aiokafka["events_per_second"])
+    if bare and f.aiokafka:
+        f.bare_faust["cpu_ratio_to_aiokafka"] = bare / f.aiokafka["cpu_us_per_event"]
+    if bare and f.bare_faust_patched:
+        f.bare_faust_patched["cpu_ratio_to_bare_faust"] = (
+            f.bare_faust_patched["cpu_us_per_event"] / bare)
+
+
+GOALS = (("worker CPU per event vs bare Faust", "worker", "cpu_ratio_to_bare_faust", 2.0),
+         ("reader p99 (ms), 366 days", "reader", "p99_ms", 10.0),
+         ("end to end p99 (ms), right after the workload (catch-up)", "end_to_end",
+          "p99_ms", 500.0),
+         ("worst event loop lag (ms)", "end_to_end", "worst_loop_lag_ms", 100.0),
+         ("restart to first event (s)", "restart", "restart_to_first_event_s", 30.0),
+         ("scale-out CPU per event growth (%), 1 -> 2 workers", "scale_out",
+          "cpu_growth_percent", 10.0),
+         ("restart with the large state to first event (s)", "state",
+          "restart_to_first_event_s", 30.0))
+
+
+def report(f: Figures) -> str:
+    """The figures as a Markdown table (what the README's Benchmarks section shows)."""
+    def row(what: str, part: dict[str, float]) -> str:
+        if not part:
+            return f"| {what} | - | - | - |"
+        return (f"| {what} | {part['events_per_second']:,.0f} | "
+                f"{part['cpu_us_per_event']:,.0f} | "
+                f"{part['cpu_us_per_event'] / f.bare_faust['cpu_us_per_event']:.2f}x |")
+
+    lines = [f"bench {f.date}: {f.events:,} events, {f.config['partitions']} partitions, "
+             f"{f.config['environments']} environments, {f.config['contacts']:,} contacts",
+             "", "| consumer | events/s | CPU µs/event | CPU vs bare Faust |",
+             "|---|---|---|---|", row("plain aiokafka + orjson.loads", f.aiokafka),
+             row("bare Faust agent (decode only)", f.bare_faust),
+             row("same, with this project's Faust patches and uvloop",
+                 f.bare_faust_patched),
+             row("worker end to end", f.worker), ""]
+    if f.worker:
+        lines.append(f"worker RSS {f.worker['rss_mib']:.0f} MiB with "
+                     f"{f.worker['contacts']:,.0f} contacts")
+    if f.reader:
+        lines.append(f"reader, 366-day range, {f.reader['clients']:.0f} clients: "
+                     f"{f.reader['requests_per_second']:,.0f} req/s, p50 "
+                     f"{f.reader['p50_ms']:.1f} ms, p99 {f.reader['p99_ms']:.1f} ms")
+    if f.end_to_end:
+        e = f.end_to_end
+        lines.append(f"end to end under {e['background_events_per_second']:,.0f} events/s: "
+                     f"p50 {e.get('p50_ms', 0):.0f} ms, p99 {e.get('p99_ms', 0):.0f} ms, "
+                     f"max {e.get('max_ms', 0):.0f} ms, "
+                     f"{e['not_visible_in_10s']:.0f} of {e['probes']:.0f} not visible in 10 s; "
+                     f"worst event loop lag {e.get('worst_loop_lag_ms', 0):.0f} ms")
+    if f.restart:
+        lines.append(f"restart with that state ({f.restart['state_disk_mib']:.0f} MiB on disk) "
+                     f"to the first new event counted: "
+                     f"{f.restart['restart_to_first_event_s']:.1f} s")
+    if f.scale_out:
+        o = f.scale_out
+        one, two = o["workers_1"], o["workers_2"]
+        lines.append(f"scale-out on {o['partitions']} partitions: 1 worker "
+                     f"{one['cpu_us_per_event']:,.0f} µs/event, 2 workers "
+                     f"{two['cpu_us_per_event']:,.0f} µs/event "
+                     f"({o['cpu_growth_percent']:+.1f}%), keyed partitions per worker "
+                     f"{two['keyed_partitions_per_worker']}, events per worker "
+                     f"{two['events_per_worker']}")
+    if f.state:
+        lines.append(f"state: {f.state['contacts']:,.0f} contacts, worker RSS "
+                     f"{f.state['rss_mib']:.0f} MiB, {f.state['state_disk_mib']:.1f} MiB on "
+                     f"disk; restart to the first new event counted: "
+                     f"{f.state['restart_to_first_event_s']:.1f} s")
+    lines.append("")
+    for what, part, key, goal in GOALS:
+        value = getattr(f, part).get(key)
+        verdict = "-" if value is None else ("met" if value <= goal else "NOT met")
+        shown = "-" if value is None else f"{value:,.2f}"
+        lines.append(f"goal {what} ≤ {goal:g}: {shown} ({verdict})")
+    return "\n".join(lines)
+
+
+def write_json(f: Figures, path: Path) -> None:
+    path.write_bytes(orjson.dumps(asdict(f), option=orjson.OPT_INDENT_2))

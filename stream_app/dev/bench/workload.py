@@ -1,0 +1,56 @@
+"""The seeded workload: fresh topics, the traffic, probe callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date
+
+from stream_app.dev.bench.config import BenchConfig
+from stream_app.dev.simulate import Kind, Scenario, Traffic, generate
+
+
+@dataclass
+class Topics:
+    outbound: str
+    inbound: str
+    config: str
+
+    def as_kinds(self) -> dict[Kind, str]:
+        return {"outbound": self.outbound, "inbound": self.inbound, "config": self.config}
+
+
+async def create_topics(bootstrap: str, topics: Topics, partitions: int) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name=t, num_partitions=partitions,
+                                            replication_factor=1)
+                                   for t in topics.as_kinds().values()])
+        names = set(topics.as_kinds().values())
+        while not names <= set(await admin.list_topics()):
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
+
+
+def workload(config: BenchConfig, prefix: str) -> Traffic:
+    """About ``config.events`` messages: the simulator sends ≈ 3.9 per callback."""
+    return generate(Scenario(seed=config.seed, environments=config.environments,
+                             callbacks=max(10, int(config.events / 3.9)),
+                             contacts=config.contacts, environment_prefix=prefix))
+
+
+# -- 1. plain aiokafka ----------------------------------------------------------------
+
+def probe_event(env: str, number: int) -> dict[str, str]:
+    """A ``received`` callback of a call and contact of its own, today (UTC)."""
+    return {"event_id": f"probe-{number}", "environment_id": env, "call_id": f"probe-{number}",
+            "type": "received", "callback_agent_id": "probe",
+            "contact_phone": f"+1555{number:07d}",
+            "occurred_at": f"{date.today().isoformat()}T12:00:00Z"}
+
+
+# -- 6. restart with the state ---------------------------------------------------------------

@@ -1,0 +1,78 @@
+"""Installs every faust-streaming patch, once per process, after checking them all.
+
+faust-streaming 0.15.x loses messages around rebalances in several ways; each patch
+closes one by giving up an optimisation, never correctness (the module of each says
+which, and ``tests/unit/worker/patches/`` has a test per patch that fails without it).
+:func:`install` refuses to run (one line naming the version and what changed) unless
+faust is a supported version, every attribute a patch replaces has the signature it was
+written against, every consumer attribute a patch reads is still assigned by faust, and
+everything else this package reaches into (:data:`REQUIRES`) is still there.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from stream_app.worker import holes, monitor, tables
+from stream_app.worker.patches import (
+    contiguous_commit,
+    drain,
+    read_offsets,
+    seek_on_assignment,
+    stale_acks,
+    stale_store,
+)
+from stream_app.worker.patches.base import (
+    SUPPORTED_PREFIX,
+    IncompatibleFaust,
+    Patch,
+    Signature,
+    check_assigned,
+)
+
+PATCHES: tuple[Patch, ...] = (
+    stale_acks.PATCH,
+    read_offsets.PATCH,
+    seek_on_assignment.PATCH,
+    contiguous_commit.PATCH,
+    drain.PATCH,
+    stale_store.PATCH,
+)
+"""Every patch, in the order they are installed."""
+
+REQUIRES: tuple[Signature, ...] = (*holes.REQUIRES, *monitor.REQUIRES, *tables.REQUIRES,
+                                   *stale_store.REQUIRES)
+"""What the rest of the Faust side uses of faust's internals without replacing it."""
+
+_installed = False
+
+
+def check(faust_version: str | None = None,
+          patches: tuple[Patch, ...] = PATCHES,
+          requires: tuple[Signature, ...] = REQUIRES) -> None:
+    """Raise :class:`IncompatibleFaust` unless every patch still fits."""
+    found = faust_version or version("faust-streaming")
+    if not found.startswith(SUPPORTED_PREFIX):
+        raise IncompatibleFaust(
+            f"faust-streaming {found} is not supported (needs {SUPPORTED_PREFIX}x; see "
+            "stream_app/worker/patches/)")
+    for signature in (*(p.target for p in patches), *requires):
+        problem = signature.problem()
+        if problem is not None:
+            raise IncompatibleFaust(f"faust-streaming {found}: {problem}")
+    for patch in patches:
+        check_assigned(found, patch.target.owner, patch.assigned)
+
+
+def install() -> None:
+    """Check, then patch, once per process."""
+    global _installed
+    if _installed:
+        return
+    check()
+    for patch in PATCHES:
+        target = patch.target
+        setattr(target.owner, target.attribute,
+                patch.replace(getattr(target.owner, target.attribute)))
+    _installed = True
+
