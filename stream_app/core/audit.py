@@ -106,7 +106,7 @@ async def audit(settings: Settings) -> AuditReport:
         forwarded = {parse_origin(v) async for _, headers, _ in _read_all(consumer, names.keyed,
                                                                      partitions)
                      for k, v in headers if k == ORIGIN_HEADER}
-        dead = {_dead_origin(value) async for _, _, value in _read_all(consumer, names.dlq,
+        dead = {dead_origin(value) async for _, _, value in _read_all(consumer, names.dlq,
                                                                                partitions)}
         report = []
         for topic in (names.outbound, names.inbound, names.config):
@@ -180,7 +180,7 @@ async def _read_all(consumer: AIOKafkaConsumer, topic: str, layout: dict[str, li
         await asyncio.sleep(0)
 
 
-def _dead_origin(value: bytes | None) -> Origin:
+def dead_origin(value: bytes | None) -> Origin:
     letter = orjson.loads(value or b"{}")
     return letter.get("source_topic", ""), letter.get("partition", -1), letter.get("offset", -1)
 

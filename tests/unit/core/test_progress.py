@@ -30,3 +30,25 @@ def test_the_low_watermark_waits_for_every_input_and_never_goes_back() -> None:
     assert not marks.advance(3, {B: 30.0}) and marks.low(3) == 40.0
     assert marks.low(4) is None, "keyed partitions are tracked apart"
     assert not marks.advance(3, {InputPartition("other", 0): 99.0})
+
+
+def test_partitions_added_at_run_time_hold_the_low_watermark_until_they_report() -> None:
+    a, b = InputPartition("in", 0), InputPartition("in", 1)
+    marks = Watermarks([a])
+    marks.advance(0, {a: 100.0})
+    assert marks.low(0) == 100.0
+    assert marks.expect([a, b, InputPartition("other", 0)]) == {b}, "only the input topics"
+    assert marks.low(0) is None, "nothing is decided before the new partition reports"
+    marks.advance(0, {b: 50.0})
+    assert marks.low(0) == 50.0
+    assert marks.expect([a, b]) == set()
+
+
+def test_a_progress_record_naming_a_new_partition_of_an_input_topic_adds_it() -> None:
+    a, b = InputPartition("in", 0), InputPartition("in", 1)
+    marks = Watermarks([a])
+    marks.advance(0, {a: 100.0})
+    marks.advance(1, {b: 30.0, InputPartition("stray", 0): 10.0})
+    assert b in marks.inputs and InputPartition("stray", 0) not in marks.inputs
+    assert marks.low(0) is None, "partition 0 has not heard the new input partition yet"
+    assert marks.low(1) is None
