@@ -14,7 +14,6 @@ from pathlib import Path
 import orjson
 
 from stream_app import __version__
-from stream_app.dev import services
 from stream_app.settings import load_settings
 
 
@@ -158,6 +157,8 @@ def _audit(args: argparse.Namespace) -> None:
 
 
 def _services(args: argparse.Namespace) -> None:
+    from stream_app.dev import services
+
     layout = services.Layout.default(args.kafka_port, args.redis_port)
     action = {"up": services.up, "down": services.down, "status": services.status}[args.action]
     try:

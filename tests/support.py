@@ -109,6 +109,23 @@ class WorkerProcess:
         return "\n".join(text.splitlines()[-lines:])
 
 
+def wait_ready(worker: WorkerProcess, timeout: float = 120) -> None:
+    """Until the worker's ``/readyz`` answers 200 (it dies: fail with its log)."""
+    import requests
+
+    url = f"http://127.0.0.1:{worker.env['STREAM_APP_WORKER_WEB_PORT']}/readyz"
+    deadline = time.monotonic() + timeout
+    while True:
+        assert worker.alive(), worker.log_tail()
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, worker.log_tail()
+        time.sleep(0.5)
+
+
 async def poll(probe: Callable[[], Awaitable[T]], until: Callable[[T], bool],
                timeout: float = 90.0, interval: float = 0.2, what: str = "condition") -> T:
     """Poll ``probe`` until ``until(value)``; fail with the last value seen."""

@@ -46,6 +46,8 @@ def state_dir(settings: Settings, cluster_id: str) -> Path:
 
 def create_app(settings: Settings, cluster_id: str) -> Wiring:
     names = TopicNames.from_settings(settings)
+    directory = state_dir(settings, cluster_id)
+    directory.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=";".join(f"kafka://{server}" for server in bootstrap_servers(settings)),
@@ -64,13 +66,17 @@ def create_app(settings: Settings, cluster_id: str) -> Wiring:
         web_enabled=True,
         web_port=settings.worker_web_port,
         web_bind=settings.worker_web_bind,
-        datadir=str(state_dir(settings, cluster_id)),
+        datadir=str(directory),
         topic_disable_leader=True,
         # A worker killed with SIGKILL holds its partitions until its session expires;
         # keep that short so a restarted or surviving worker takes over quickly.
         broker_session_timeout=10.0,
         Monitor=SlimMonitor,
         broker_heartbeat_interval=2.0,
+        # Partitions added to an input topic are found at the next metadata refresh
+        # (then the group rebalances); the default is 5 minutes. Until they report
+        # progress the join decides nothing (core/progress.py Watermarks.expect).
+        consumer_metadata_max_age_ms=30_000,
     )
 
     def source(name: str) -> faust.TopicT:

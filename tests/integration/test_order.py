@@ -31,6 +31,7 @@ from tests.support import (
     stored_counts,
     truth_counts,
     truth_from_topics,
+    wait_ready,
     worker_env,
 )
 
@@ -156,15 +157,34 @@ async def test_a_worker_stopped_longer_than_grace_changes_no_decision(endpoints:
     s = worker.settings
     topics = {"outbound": s.topic_outbound, "inbound": s.topic_inbound,
               "config": s.topic_config}
-    scenario = Scenario(seed=23, environments=2, callbacks=1200, contacts=200,
+    scenario = Scenario(seed=23, environments=2, callbacks=2400, contacts=200,
                         environment_prefix=f"outage-{uuid.uuid4().hex[:6]}")
+    rate = 400
+    sent = [0]
+
+    def progress(n: int) -> None:
+        sent[0] += n
+
+    async def produced() -> int:
+        return sent[0]
+
+    traffic = generate(scenario)  # a day in event-time order: outbound calls come first
+    callbacks_from = [kind for kind, _ in traffic.messages].index("inbound")
     worker.start()
-    sending = asyncio.create_task(produce(s.kafka_bootstrap, topics, generate(scenario),
-                                          rate=400))
+    wait_ready(worker)
+    sending = asyncio.create_task(produce(s.kafka_bootstrap, topics, traffic, rate=rate,
+                                          progress=progress))
     try:
-        await asyncio.sleep(4)
+        # Stop it once callbacks flow (some pending, some decided), not before ...
+        await poll(produced, lambda n: n >= callbacks_from + rate, timeout=120,
+                   what="callbacks flowing")
         worker.stop()
-        await asyncio.sleep(s.match_grace_seconds * 3)
+        # ... for more than 3 x G of traffic (in record time: what the producer sent).
+        stopped_at = sent[0]
+        await poll(produced,
+                   lambda n: n >= stopped_at + rate * s.match_grace_seconds * 3
+                   or sending.done(), timeout=120, what="3 x G of traffic while stopped")
+        assert not sending.done(), "the traffic ended before 3 x G passed: make it longer"
         worker.start()
         await sending
         truth = await truth_from_topics(s)

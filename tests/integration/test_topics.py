@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,39 @@ async def test_worker_exits_with_a_clear_error(endpoints: Endpoints, tmp_path: P
     assert result.returncode != 0
     assert f"{names.keyed} has 3" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_the_group_less_read_tells_a_gap_without_records_from_one_with(
+        endpoints: Endpoints) -> None:
+    """Offsets without records (a transaction's commit marker) are a gap the broker
+    confirms; offsets with records are not, whatever a consumer group did."""
+    from aiokafka import AIOKafkaProducer
+
+    from stream_app.core.topics import records_between
+
+    topic = f"gaps-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=endpoints.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap,
+                                transactional_id=f"tx-{topic}")
+    await producer.start()
+    try:
+        async with producer.transaction():
+            await producer.send_and_wait(topic, b"in a transaction", partition=0)  # offset 0
+    finally:
+        await producer.stop()
+    producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap)
+    await producer.start()
+    try:  # offset 1 is the commit marker: no record
+        plain = await producer.send_and_wait(topic, b"after it", partition=0)
+    finally:
+        await producer.stop()
+    assert plain.offset == 2
+    servers = [endpoints.kafka_bootstrap]
+    assert await records_between(servers, topic, 0, 1, 2) is False, "only the marker"
+    assert await records_between(servers, topic, 0, 0, 2) is True
+    assert await records_between(servers, topic, 0, 1, 3) is True
