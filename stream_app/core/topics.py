@@ -210,6 +210,49 @@ class EndOffsets:
                 logger.debug("end-offsets client not closed cleanly: %r", exc)
 
 
+
+class PartitionCounts:
+    """The input topics' partitions, asked again and again on one admin client of our own.
+
+    A client per question cost the worker ~15% CPU per event, ~45 MiB of RSS and
+    event-loop stalls of a few hundred ms (its start-up fetches the metadata of every
+    topic of the cluster); one kept open asks for the three topics only. Bounded like
+    :class:`EndOffsets`; a client that failed is replaced on the next call."""
+
+    TIMEOUT = 10.0
+
+    def __init__(self, settings: Settings) -> None:
+        self.servers = bootstrap_servers(settings)
+        names = TopicNames.from_settings(settings)
+        self.topics = [names.outbound, names.inbound, names.config]
+        self._admin: AIOKafkaAdminClient | None = None
+
+    async def __call__(self) -> list[tuple[str, int]]:
+        try:
+            return await asyncio.wait_for(self._ask(), self.TIMEOUT)
+        except (TimeoutError, KafkaError):
+            await self.close()
+            raise
+
+    async def _ask(self) -> list[tuple[str, int]]:
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.servers,
+                                        request_timeout_ms=int(self.TIMEOUT * 1000))
+            try:
+                await admin.start()
+            except BaseException:
+                await admin.close()
+                raise
+            self._admin = admin
+        counts = await _partition_counts(self._admin, self.topics)
+        return [(topic, p) for topic, n in sorted(counts.items()) for p in range(n)]
+
+    async def close(self) -> None:
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(admin.close(), self.TIMEOUT)
+
 RANGE_READ_SECONDS = 10.0
 """How long a group-less read may take to answer whether a range holds records."""
 

@@ -119,9 +119,11 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
             batched(step, name.replace("-", "_"), tracks))
 
     end_offsets = topics.EndOffsets(settings)
+    partition_counts = topics.PartitionCounts(settings)
 
     async def before_shutdown(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         await end_offsets.close()  # table changes are not sent here (``changes.py``)
+        await partition_counts.close()
 
     app.on_before_shutdown.connect(before_shutdown)
     app.on_partitions_revoked.connect(changes.before_revocation)
@@ -143,7 +145,7 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
         base=lambda s: processed_base(app, TP(s.topic, s.partition)))
     chores = Housekeeping(busy, join.prune_idle, changes.send,
                           lambda: holes.repair_holes(app.consumer),
-                          lambda: topics.input_partitions(settings), watermarks)
+                          partition_counts, watermarks)
     probe = HealthProbe(app, health, store, end_offsets, lag,
                         holding=lambda: [tp for a in admissions for tp in a.holding()])
     for timer, every, name in ((emitter, PROGRESS_INTERVAL, "send-progress"),

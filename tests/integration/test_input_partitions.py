@@ -39,7 +39,7 @@ async def test_a_callback_matched_by_a_call_in_a_partition_added_at_run_time(
             await admin.create_partitions({s.topic_outbound: NewPartitions(total_count=6)})
         finally:
             await admin.close()
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while "input partitions added" not in worker.log.read_text():
             assert worker.alive() and time.monotonic() < deadline, worker.log_tail()
             time.sleep(0.2)
