@@ -60,16 +60,23 @@ async def delete_topics(bootstrap: str, names: TopicNames) -> None:
         await admin.close()
 
 
+async def a_run(env: dict[str, str], producer: AIOKafkaProducer, redis: Redis
+                ) -> WorkerProcess:
+    """A worker started, one callback counted, the worker stopped: its tables hold rows."""
+    worker = WorkerProcess(env)
+    worker.start()
+    try:
+        await one_matched_callback(worker, producer, redis)
+    finally:
+        worker.stop()
+    return worker
+
+
 async def test_a_store_ahead_of_recreated_topics_is_wiped_and_recovered(
         endpoints: Endpoints, producer: AIOKafkaProducer, redis: Redis,
         tmp_path: Path) -> None:
     env = worker_env(endpoints.kafka_bootstrap, endpoints.redis_url, tmp_path)
-    worker = WorkerProcess(env)
-    worker.start()
-    try:
-        await one_matched_callback(worker, producer, redis)  # the tables hold rows now
-    finally:
-        worker.stop()
+    worker = await a_run(env, producer, redis)
     names = TopicNames.from_settings(worker.settings)
     await delete_topics(endpoints.kafka_bootstrap, names)
 
@@ -90,12 +97,7 @@ async def test_the_state_directory_names_the_kafka_cluster_and_the_app(
         endpoints: Endpoints, producer: AIOKafkaProducer, redis: Redis,
         tmp_path: Path) -> None:
     env = worker_env(endpoints.kafka_bootstrap, endpoints.redis_url, tmp_path)
-    worker = WorkerProcess(env)
-    worker.start()
-    try:
-        await one_matched_callback(worker, producer, redis)
-    finally:
-        worker.stop()
+    worker = await a_run(env, producer, redis)
     cluster = await cluster_id(worker.settings)
     app_dir = tmp_path / f"kafka-{cluster}" / worker.settings.app_id
     assert app_dir.is_dir() and any(app_dir.rglob("*.db")), sorted(tmp_path.rglob("*"))[:20]
