@@ -29,7 +29,7 @@ from platformdirs import user_state_dir
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_CONFIG = Path(str(files("stream_app.dev") / "kafka_config"))
 """The broker's pom, properties and log configuration: package data, so an installed
 wheel starts Kafka from wherever it is installed (a regular directory on disk)."""
@@ -69,11 +69,15 @@ class Layout:
     def kafka_libs(self) -> Path:
         return self.cache_dir / f"kafka-{self.kafka_version}" / "libs"
 
+    def port(self, name: str) -> int:
+        return self.kafka_port if name == "kafka" else self.redis_port
+
     def pid_file(self, name: str) -> Path:
-        return self.state_dir / f"{name}.pid"
+        """Per service and port: services on other ports share the state directory."""
+        return self.state_dir / f"{name}-{self.port(name)}.pid"
 
     def log_file(self, name: str) -> Path:
-        return self.state_dir / f"{name}.log"
+        return self.state_dir / f"{name}-{self.port(name)}.log"
 
 
 def local_ports(kafka_bootstrap: str, redis_url: str) -> tuple[int, int]:

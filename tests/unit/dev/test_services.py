@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from stream_app.dev import services
 
 
@@ -49,3 +51,19 @@ def test_a_starting_and_a_running_redis_are_both_recognised(tmp_path: Path,
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_services_on_other_ports_keep_pid_and_log_files_of_their_own(tmp_path: Path) -> None:
+    first = services.Layout(tmp_path, tmp_path, kafka_port=9092, redis_port=6379)
+    other = services.Layout(tmp_path, tmp_path, kafka_port=19092, redis_port=16379)
+    for name in ("kafka", "redis"):
+        assert first.pid_file(name) != other.pid_file(name)
+        assert first.log_file(name) != other.log_file(name)
+    assert first.pid_file("kafka").name == "kafka-9092.pid"
+
+
+def test_in_a_checkout_the_services_live_beside_the_code(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    monkeypatch.delenv("STREAM_APP_SERVICES_DIR", raising=False)
+    assert services.Layout.default().state_dir == (services.REPO_ROOT / ".services").resolve()
+    assert (services.REPO_ROOT / "pyproject.toml").is_file()
