@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from stream_app.core.topics import TopicLayoutError, TopicNames, check_copartitioned
 from tests.conftest import Endpoints
-from tests.support import REPO, WorkerProcess, worker_env
+from tests.support import REPO, WorkerProcess, poll, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -63,6 +63,9 @@ async def test_the_group_less_read_tells_a_gap_without_records_from_one_with(
             await producer.send_and_wait(topic, b"in a transaction", partition=0)  # offset 0
     finally:
         await producer.stop()
+    # The commit marker is written after the commit returns: wait for it (offset 1).
+    await poll(lambda: end_offset(endpoints.kafka_bootstrap, topic), lambda end: end >= 2,
+               timeout=30, what="the transaction's commit marker")
     producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap)
     await producer.start()
     try:  # offset 1 is the commit marker: no record
@@ -74,3 +77,15 @@ async def test_the_group_less_read_tells_a_gap_without_records_from_one_with(
     assert await records_between(servers, topic, 0, 1, 2) is False, "only the marker"
     assert await records_between(servers, topic, 0, 0, 2) is True
     assert await records_between(servers, topic, 0, 1, 3) is True
+
+
+async def end_offset(bootstrap: str, topic: str) -> int:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        return int((await consumer.end_offsets([tp]))[tp])
+    finally:
+        await consumer.stop()
