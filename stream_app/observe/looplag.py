@@ -5,30 +5,65 @@ timers, the health pages. A probe asks to be woken every ``INTERVAL`` and measur
 late it was woken; that lateness is the longest step that ran meanwhile (to within the
 interval). Observed into ``callback_stats_event_loop_lag_seconds``; the worst seen is
 kept for the benchmark's report.
+
+The lag says *that* the loop was held, not by what: by the time the probe wakes, the
+step is over. So a watcher thread looks at the probe's last wake-up every
+``WATCH_EVERY``; once the loop has been held for ``BLOCK_REPORT_SECONDS``, it logs the
+loop thread's stack right then, once per block: the step that holds it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
+import threading
 import time
+import traceback
 
 from stream_app.observe import metrics
 
+logger = logging.getLogger(__name__)
+
 INTERVAL = 0.05
+WATCH_EVERY = 0.02
+BLOCK_REPORT_SECONDS = 0.25
+"""A block this long gets its stack logged (at most one line per block)."""
 
 
 class LoopLag:
-    def __init__(self) -> None:
+    def __init__(self, report_after: float = BLOCK_REPORT_SECONDS) -> None:
         self.worst = 0.0
+        self.report_after = report_after
+        self.woke = time.perf_counter()
+        self.reported: list[str] = []
+        """The stacks logged so far (the newest last; for tests)."""
         self._task: asyncio.Task[None] | None = None
+        self._loop_thread: int | None = None
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.ensure_future(self._probe())
+            self._loop_thread = threading.get_ident()
+            threading.Thread(target=self._watch, name="loop-block-watch", daemon=True).start()
+
+    def _watch(self) -> None:
+        """In a thread of its own: the loop's stack, once per block that lasts."""
+        seen = None
+        while self._task is not None and not self._task.done():
+            time.sleep(WATCH_EVERY)
+            woke = self.woke
+            held = time.perf_counter() - woke - INTERVAL
+            if held >= self.report_after and seen != woke:
+                seen = woke
+                frame = sys._current_frames().get(self._loop_thread or 0)
+                stack = "".join(traceback.format_stack(frame)) if frame else "?"
+                self.reported.append(stack)
+                logger.warning("event loop held for %.2f s so far, by:\n%s", held, stack)
 
     async def _probe(self) -> None:
         while True:
-            asked = time.perf_counter()
+            asked = self.woke = time.perf_counter()
             await asyncio.sleep(INTERVAL)
             lag = max(0.0, time.perf_counter() - asked - INTERVAL)
             metrics.LOOP_LAG.observe(lag)
