@@ -38,3 +38,6 @@ class Figures:
     restart: dict[str, float] = field(default_factory=dict)
     scale_out: dict[str, Any] = field(default_factory=dict)
     state: dict[str, float] = field(default_factory=dict)
+    loop_blocks: list[str] = field(default_factory=list)
+    """Each block of the worker's loop of 250 ms or more while the bench ran, with the
+    innermost frames of the step that held it (from the worker's log)."""

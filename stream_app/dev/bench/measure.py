@@ -155,3 +155,35 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 
 # -- 5. the reader ------------------------------------------------------------------------
+
+
+BLOCK_LINE = "event loop held for "
+
+
+def loop_blocks(log: str, frames: int = 3) -> list[str]:
+    """The steps that held the worker's loop, as its block watcher logged them
+    (``observe/looplag.py``): per block, its held time and the innermost ``frames``
+    frames of the loop thread's stack, e.g. ``0.31 s: join.py:120 decide < …``."""
+    blocks: list[str] = []
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        if BLOCK_LINE not in line:
+            continue
+        held = line.split(BLOCK_LINE, 1)[1].split(" s", 1)[0]
+        stack = []
+        for frame in lines[i + 1:]:
+            if frame.startswith("  File "):
+                stack.append(frame)
+            elif not frame.startswith("    "):
+                break
+        shown = [_frame(f) for f in reversed(stack[-frames:])]
+        blocks.append(f"{held} s: " + " < ".join(shown))
+    return blocks
+
+
+def _frame(line: str) -> str:
+    """``  File "/x/y/z.py", line 12, in f`` → ``z.py:12 f``."""
+    path, rest = line.strip()[len('File "'):].split('", line ', 1)
+    number, _, function = rest.partition(", in ")
+    return f"{Path(path).name}:{number} {function}"
+

@@ -68,6 +68,8 @@ def report(f: Figures) -> str:
                      f"max {e.get('max_ms', 0):.0f} ms, "
                      f"{e['not_visible_in_10s']:.0f} of {e['probes']:.0f} not visible in 10 s; "
                      f"worst event loop lag {e.get('worst_loop_lag_ms', 0):.0f} ms")
+    for block in f.loop_blocks:
+        lines.append(f"  loop held {block}")
     if f.restart:
         lines.append(f"restart with that state ({f.restart['state_disk_mib']:.0f} MiB on disk) "
                      f"to the first new event counted: "

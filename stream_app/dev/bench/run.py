@@ -12,7 +12,7 @@ from pathlib import Path
 from stream_app.core.counters import CounterStore
 from stream_app.dev.bench.baselines import bare_faust, plain_aiokafka
 from stream_app.dev.bench.config import BenchConfig, Figures
-from stream_app.dev.bench.measure import Progress, free_port, metric_value
+from stream_app.dev.bench.measure import Progress, free_port, loop_blocks, metric_value
 from stream_app.dev.bench.reader import populate_year, reader_load
 from stream_app.dev.bench.report import ratios
 from stream_app.dev.bench.worker import end_to_end, large_state, restart, scale_out, worker_run
@@ -73,6 +73,7 @@ async def run_bench(config: BenchConfig, settings: Settings,
                                               probe_env, config, progress)
         figures.end_to_end["worst_loop_lag_ms"] = 1000 * await metric_value(
             port, "callback_stats_event_loop_lag_max_seconds")
+        figures.loop_blocks = loop_blocks((workdir / "worker.log").read_text(errors="replace"))
         worker, figures.restart = await restart(worker, store, bootstrap, topics, probe_env,
                                                 workdir / "worker", progress)
         worker.stop()
