@@ -274,10 +274,12 @@ class Join:
             low = self.watermarks.low(partition)
             if low is None:
                 continue
-            for key in self.due.pop_due(partition, low):
+            for i, key in enumerate(self.due.pop_due(partition, low), 1):
                 calls = rows[key] = self._pending(key)
                 due.extend((key, call) for call in calls.values()
                            if call.partition == partition and call.cutoff(self.grace) < low)
+                if i % SCAN_SLICE == 0:  # a backlog's rows are read in slices too
+                    await asyncio.sleep(0)
         metrics.PENDING.set(self.due.size())
         for piece in _slices(due):
             await self._decide(outbox, piece, rows)

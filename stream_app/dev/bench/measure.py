@@ -160,7 +160,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 BLOCK_LINE = "event loop held for "
 
 
-def loop_blocks(log: str, frames: int = 3) -> list[str]:
+def loop_blocks(log: str, frames: int = 6) -> list[str]:
     """The steps that held the worker's loop, as its block watcher logged them
     (``observe/looplag.py``): per block, its held time and the innermost ``frames``
     frames of the loop thread's stack, e.g. ``0.31 s: join.py:120 decide < …``."""
