@@ -71,10 +71,27 @@ def _parser() -> argparse.ArgumentParser:
     aud.add_argument("--json", action="store_true", help="print the report as JSON")
     aud.set_defaults(run=_audit)
 
+    mig = commands.add_parser("migrate-layout", help="copy counters written before the "
+                                                     "Redis Cluster layout to their new keys")
+    mig.add_argument("--from-url", default=None,
+                     help="the Redis holding the old keys (default STREAM_APP_REDIS_URL; "
+                          "one server: the old layout never ran on a cluster)")
+    mig.add_argument("--delete-old", action="store_true",
+                     help="delete the old keys once every one was copied")
+    mig.set_defaults(run=_migrate_layout)
+
     svc = commands.add_parser("services", help="local Kafka (KRaft) and Redis without Docker")
     svc.add_argument("action", choices=["up", "down", "status"])
-    svc.add_argument("--kafka-port", type=int, default=9092)
-    svc.add_argument("--redis-port", type=int, default=6379)
+    svc.add_argument("--kafka-port", type=int, default=None,
+                     help="Kafka's port (default 9092); with --kafka-brokers N, the first "
+                          "broker's, the others on every second port after it")
+    svc.add_argument("--redis-port", type=int, default=None,
+                     help="Redis's port (default 6379); with --redis-cluster, the first "
+                          "node's, the other five on the next ports")
+    svc.add_argument("--kafka-brokers", type=int, default=1, choices=range(1, 10),
+                     metavar="N", help="a Kafka cluster of N KRaft nodes (default 1)")
+    svc.add_argument("--redis-cluster", action="store_true",
+                     help="a Redis Cluster of 3 masters and 3 replicas instead of one Redis")
     svc.set_defaults(run=_services)
 
     bench = commands.add_parser("bench", help="performance figures, side by side, on one "
@@ -156,13 +173,52 @@ def _audit(args: argparse.Namespace) -> None:
     sys.exit(1 if report.missing else 0)
 
 
-def _services(args: argparse.Namespace) -> None:
-    from stream_app.dev import services
+def _migrate_layout(args: argparse.Namespace) -> None:
+    from redis.asyncio import Redis
 
-    layout = services.Layout.default(args.kafka_port, args.redis_port)
-    action = {"up": services.up, "down": services.down, "status": services.status}[args.action]
+    from stream_app.core.counters import CounterStore
+    from stream_app.core.layout_migration import migrate
+
+    settings = load_settings()
+
+    async def run() -> int:
+        source = Redis.from_url(args.from_url or settings.redis_url)
+        async with CounterStore.from_settings(settings) as store:
+            try:
+                done = await migrate(source, store.redis, args.delete_old)
+            finally:
+                await source.aclose()
+        print(f"copied {done.copied} keys to the new layout, deleted {done.deleted} old keys")
+        for key in done.already_there[:20]:
+            print(f"  already in the new layout (old key kept): {key}")
+        if done.already_there:
+            print(f"{len(done.already_there)} keys were already in the new layout: a new "
+                  f"worker ran before the migration; their old keys are kept")
+            return 1
+        return 0
+
+    sys.exit(asyncio.run(run()))
+
+
+def _services(args: argparse.Namespace) -> None:
+    from stream_app.dev import clusters, services
+
+    named = args.kafka_port is not None or args.redis_port is not None
+    layout = services.Layout.default(args.kafka_port or 9092, args.redis_port or 6379)
+    kafka = clusters.KafkaCluster(layout, args.kafka_brokers) if args.kafka_brokers > 1 else None
+    redis = clusters.RedisCluster(layout) if args.redis_cluster else None
     try:
-        result = action(layout)
+        if args.action == "up":
+            result = {"redis": clusters.redis_up(redis) if redis else
+                      services.start(layout, "redis"),
+                      "kafka": clusters.kafka_up(kafka) if kafka else
+                      services.start(layout, "kafka")}
+        elif not (kafka or redis or named):  # every node of ours, whatever its port
+            result = getattr(services, args.action)(layout, everything=True)
+        else:
+            single = [n for n, cluster in (("kafka", kafka), ("redis", redis)) if not cluster]
+            result = {**getattr(services, args.action)(layout, only=single),
+                      **getattr(clusters, args.action)(kafka, redis)}
     except services.ServiceError as exc:
         sys.exit(f"error: {exc}")
     for name, state in result.items():

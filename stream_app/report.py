@@ -17,7 +17,7 @@ async def read_stats(settings: Settings, environment: str, start: str | None,
                      end: str | None) -> StatsResponse:
     """Exactly what ``GET /api/v1/callback-agents/stats`` returns for ``environment``."""
     period = resolve_period(start, end, datetime.now(settings.zone).date())
-    async with CounterStore.from_url(settings.redis_url, settings.dedup_ttl_seconds) as store:
+    async with CounterStore.from_settings(settings) as store:
         return await fetch_stats(store, environment, period)
 
 

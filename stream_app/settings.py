@@ -34,7 +34,14 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field("localhost:9092", min_length=1,
                                  description="Kafka bootstrap servers, host:port[,host:port].")
     redis_url: str = Field("redis://localhost:6379/0", pattern=r"^(redis|rediss|unix)://",
-                           description="Redis URL holding the counters.")
+                           description="Redis URL holding the counters (with "
+                                       "REDIS_CLUSTER: any node of the cluster).")
+    redis_cluster: bool = Field(False, description="Talk to a Redis Cluster (redis-py's "
+                                "RedisCluster) instead of one Redis server.")
+    redis_min_replicas: int = Field(0, ge=0, le=16,
+                                    description="Redis replicas a batch's writes must reach "
+                                                "(WAIT) before its Kafka offsets are "
+                                                "committed; 0: the master's answer is enough.")
     recency_window_seconds: int = Field(604_800, gt=0,
                                         description="W: how far back an outbound call explains "
                                                     "a callback.")
@@ -58,6 +65,9 @@ class Settings(BaseSettings):
                                              "this long with no message processed and no "
                                              "offset committed (a supervisor restarts the "
                                              "worker).")
+    loop_block_log_seconds: float = Field(0.25, gt=0,
+                                          description="The worker logs the stack of any step "
+                                                      "holding its event loop this long.")
     event_loop: EventLoop = Field("uvloop", description="Event loop of the worker and the "
                                   "reader: uvloop (faster) or asyncio (the standard one).")
     dedup_ttl_seconds: int = Field(3_888_000, gt=0,
@@ -77,6 +87,11 @@ class Settings(BaseSettings):
     replication_factor: int = Field(1, ge=1, le=32,
                                     description="Replication factor of the topics this app "
                                                 "creates.")
+    standby_replicas: int = Field(0, ge=0, le=8,
+                                  description="Faust standby replicas of each table "
+                                              "partition: a worker taking over a partition "
+                                              "it kept a standby of recovers only the "
+                                              "changelog's tail.")
     worker_web_bind: str = Field("127.0.0.1",
                                  description="Address the worker's /metrics server binds.")
     data_dir: str = Field(default_factory=lambda: default_data_dir(),

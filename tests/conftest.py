@@ -7,6 +7,10 @@ Order of preference:
 3. the project's local services (``stream-app services up``: Apache Kafka from Maven
    Central run with java, Debian's redis-server).
 Integration tests never skip: when no broker can be had they fail and say how to get one.
+
+``STREAM_APP_TEST_REDIS_CLUSTER=1`` runs the same tests on a Redis Cluster of three
+masters and three replicas (``stream-app services up --redis-cluster`` on ports
+17000-17005): workers, readers and stores then use redis-py's ``RedisCluster``.
 """
 
 from __future__ import annotations
@@ -18,13 +22,17 @@ from dataclasses import dataclass
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
-from stream_app.dev import services
+from stream_app.core.counters import CounterStore
+from stream_app.dev import clusters, services
 from tests.support import WorkerProcess, worker_env
 
 HOW_TO = ("start one with `stream-app services up` (needs java, mvn and apt), or point "
           "STREAM_APP_KAFKA_BOOTSTRAP / STREAM_APP_REDIS_URL at running ones")
+
+
+CLUSTER_PORT = 17000
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,23 @@ class Endpoints:
     kafka_bootstrap: str
     redis_url: str
     origin: str
+    redis_cluster: bool = False
+
+    def store(self, ttl: int = 3600) -> CounterStore:
+        return CounterStore.from_url(self.redis_url, ttl, self.redis_cluster)
+
+    def redis_client(self) -> Redis | RedisCluster:
+        if self.redis_cluster:
+            return RedisCluster.from_url(self.redis_url, decode_responses=True)
+        return Redis.from_url(self.redis_url, decode_responses=True)
+
+    def worker_settings(self) -> dict[str, str]:
+        """What a worker or reader needs besides Kafka and Redis's URL."""
+        return {"REDIS_CLUSTER": "true"} if self.redis_cluster else {}
+
+
+def redis_cluster_wanted() -> bool:
+    return os.environ.get("STREAM_APP_TEST_REDIS_CLUSTER") == "1"
 
 
 def _docker_answers() -> bool:
@@ -56,6 +81,11 @@ def endpoints() -> Iterator[Endpoints]:
         return
     try:
         result = services.up(services.Layout.default())
+        if redis_cluster_wanted():
+            cluster = clusters.RedisCluster(services.Layout.default(redis_port=CLUSTER_PORT))
+            result["redis cluster"] = clusters.redis_up(cluster)
+            yield Endpoints("127.0.0.1:9092", cluster.url, f"local: {result}", True)
+            return
     except services.ServiceError as exc:
         pytest.fail(f"no Kafka/Redis for integration tests: {exc}\n{HOW_TO}")
     yield Endpoints("127.0.0.1:9092", "redis://127.0.0.1:6379/0", f"local: {result}")
@@ -73,8 +103,8 @@ def _containers() -> Iterator[Endpoints]:
 
 
 @pytest.fixture
-async def redis(endpoints: Endpoints) -> AsyncIterator[Redis]:
-    client = Redis.from_url(endpoints.redis_url, decode_responses=True)
+async def redis(endpoints: Endpoints) -> AsyncIterator[Redis | RedisCluster]:
+    client = endpoints.redis_client()
     yield client
     await client.aclose()
 
@@ -98,7 +128,7 @@ def worker(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[WorkerProcess]:
     """One real worker process per test module, on topics of its own."""
     env = worker_env(endpoints.kafka_bootstrap, endpoints.redis_url,
-                     tmp_path_factory.mktemp("worker"))
+                     tmp_path_factory.mktemp("worker"), **endpoints.worker_settings())
     process = WorkerProcess(env)
     process.start()
     yield process

@@ -13,7 +13,11 @@ outage delays records, so the emission order is not the reference).
 
 Faults: ``broker-sigterm``, ``broker-sigkill``, ``broker-freeze`` (SIGSTOP, then
 SIGCONT: a long GC pause or a frozen VM), ``redis-sigkill``, ``worker-sigkill``,
-``workers-3`` (three workers, one SIGKILLed, one SIGTERMed, both restarted). A short
+``workers-3`` (three workers, one SIGKILLed, one SIGTERMed, both restarted); on a cluster
+(see :data:`FAULTS`): ``cluster-broker-sigkill`` (one of three brokers, restarted after
+the outage), ``cluster-redis-master-sigkill`` (the master of the first environment's
+slot: its replica is promoted; the old master restarts as a replica) and
+``cluster-workers-3``. A short
 run of the broker SIGKILL case is in the test suite (``tests/integration/test_faults.py``);
 ``make faults`` runs the whole matrix and prints its table:
 
@@ -25,25 +29,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import random
 import signal
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from redis.asyncio import Redis
 
 from stream_app.core.audit import audit
 from stream_app.core.counters import CounterStore
-from stream_app.dev import services
 from stream_app.dev.simulate import Scenario, Traffic, generate
 from tests.support import (
     WorkerProcess,
@@ -56,9 +56,13 @@ from tests.support import (
     truth_from_topics,
     worker_env,
 )
+from tests.topology import Services, own_services
 
 FAULTS = ("broker-sigterm", "broker-sigkill", "broker-freeze", "redis-sigkill",
-          "worker-sigkill", "workers-3")
+          "worker-sigkill", "workers-3", "cluster-broker-sigkill",
+          "cluster-redis-master-sigkill", "cluster-workers-3")
+"""``cluster-*``: on three brokers (topics with three replicas) and a Redis Cluster of
+three masters with a replica each, the worker waiting for a replica (``WAIT``)."""
 
 
 @dataclass
@@ -86,54 +90,6 @@ class FaultRun:
                 f"{self.hit_at:.1f}s, exact={self.exact}, recovery {recovery}, audit "
                 f"missing={self.missing_offsets}, {self.log_lines} log lines, "
                 f"{self.failed_sends} sends retried, restarts {self.restarts}")
-
-
-@dataclass
-class Services:
-    """A Kafka broker and a Redis of the matrix's own, on free ports."""
-
-    layout: services.Layout
-
-    @property
-    def kafka(self) -> str:
-        return f"127.0.0.1:{self.layout.kafka_port}"
-
-    @property
-    def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.layout.redis_port}/0"
-
-    def kill(self, name: str, sig: int) -> None:
-        services.send_signal(self.layout, name, sig)
-
-    def start(self, name: str) -> None:
-        services.start(self.layout, name)
-
-    def freeze(self, name: str, sig: int) -> None:
-        """SIGSTOP / SIGCONT a service (no waiting: its port stays open)."""
-        pid = int(self.layout.pid_file(name).read_text())
-        os.killpg(pid, sig)
-
-
-def _kafka_ports() -> int:
-    """A free port whose successor (the controller's) is free too."""
-    while True:
-        port = free_port()
-        if not services.port_open(port + 1) and port < 65000:
-            return port
-
-
-@contextmanager
-def own_services(root: Path | None = None) -> Iterator[Services]:
-    """Kafka and Redis started for the matrix alone, stopped at the end."""
-    with tempfile.TemporaryDirectory(prefix="faults-", dir=root) as scratch:
-        default = services.Layout.default()
-        layout = services.Layout(Path(scratch), default.cache_dir, _kafka_ports(),
-                                 free_port())
-        services.up(layout)
-        try:
-            yield Services(layout)
-        finally:
-            services.down(layout)
 
 
 class SteadyProducer:
@@ -201,9 +157,9 @@ async def run_fault(fault: str, own: Services, workdir: Path, *, seed: int,
                         environment_prefix=f"fault-{uuid.uuid4().hex[:6]}")
     traffic = generate(scenario)
     result = FaultRun(fault, seed, len(traffic.messages))
-    count = 3 if fault == "workers-3" else 1
+    count = 3 if fault.endswith("workers-3") else 1
     base = worker_env(own.kafka, own.redis_url, workdir / "w0", match_grace_seconds=grace,
-                      **(worker_settings or {}))
+                      **{**own.worker_settings(), **(worker_settings or {})})
     pool = []
     for i in range(count):
         (workdir / f"w{i}").mkdir(parents=True, exist_ok=True)
@@ -223,7 +179,7 @@ async def run_fault(fault: str, own: Services, workdir: Path, *, seed: int,
         sending = asyncio.create_task(sender.run(seconds))
         result.hit_at = rnd.uniform(*hit_window) * seconds
         await asyncio.sleep(result.hit_at)
-        await _inject(fault, own, pool, rnd, outage)
+        await _inject(fault, own, pool, rnd, outage, f"{scenario.environment_prefix}-1")
         result.restored_at = time.monotonic() - began
         log(f"  {fault}: hit at {result.hit_at:.1f}s, restored at {result.restored_at:.1f}s")
         await sending
@@ -279,9 +235,18 @@ async def _stalled(http: Any, worker: WorkerProcess) -> bool:
 
 
 async def _inject(fault: str, own: Services, pool: list[WorkerProcess], rnd: random.Random,
-                  outage: float) -> None:
+                  outage: float, environment: str) -> None:
     loop = asyncio.get_running_loop()
-    if fault.startswith("broker-") or fault == "redis-sigkill":
+    if fault == "cluster-broker-sigkill":
+        await loop.run_in_executor(None, own.kill_broker, rnd.randrange(3))
+        await asyncio.sleep(outage)
+        await loop.run_in_executor(None, own.restart_brokers)
+    elif fault == "cluster-redis-master-sigkill":
+        port = await loop.run_in_executor(None, own.master_port_of, environment)
+        await loop.run_in_executor(None, own.kill_redis_node, port)
+        await asyncio.sleep(outage)
+        await loop.run_in_executor(None, own.restart_redis_nodes)
+    elif fault.startswith("broker-") or fault == "redis-sigkill":
         name = "redis" if fault == "redis-sigkill" else "kafka"
         sig = signal.SIGTERM if fault.endswith("sigterm") else signal.SIGKILL
         await loop.run_in_executor(None, own.kill, name, sig)
@@ -295,7 +260,7 @@ async def _inject(fault: str, own: Services, pool: list[WorkerProcess], rnd: ran
         pool[0].kill()
         await asyncio.sleep(rnd.uniform(0.5, 3.0))
         pool[0].start()
-    elif fault == "workers-3":
+    elif fault.endswith("workers-3"):
         victims = rnd.sample(pool, 2)
         victims[0].kill()
         await asyncio.sleep(rnd.uniform(1.0, 4.0))
@@ -313,8 +278,7 @@ async def _settle(result: FaultRun, settings: Any, own: Services, began: float,
     truth = {e: d for e, d in (await truth_from_topics(settings)).items()
              if e.startswith("fault-")}
     wanted = truth_counts(truth)
-    redis = Redis.from_url(own.redis_url, decode_responses=True)
-    store = CounterStore(redis, 3600)
+    store = CounterStore.from_url(own.redis_url, 3600, cluster=bool(own.redis_cluster))
 
     async def counts() -> dict[str, dict[str, tuple]]:
         try:
@@ -333,7 +297,7 @@ async def _settle(result: FaultRun, settings: Any, own: Services, began: float,
                              for e, days in wanted.items() for d, v in days.items()
                              if got.get(e, {}).get(d) != v]
     finally:
-        await redis.aclose()
+        await store.close()
     published = outcome_counts(await read_topic(settings.kafka_bootstrap,
                                                 settings.topic_outcomes))
     if {e: d for e, d in published.items() if e in wanted} != wanted:
@@ -370,7 +334,18 @@ async def matrix(faults: list[str], runs: int, seed: int, keep: Path | None = No
     ``reuse``: the runs of a fault share topics, consumer group and data directory, as a
     long-lived deployment does (each run adds traffic; the oracle covers all of it)."""
     results = []
-    with own_services() as own, tempfile.TemporaryDirectory(prefix="fault-runs-") as shared:
+    for cluster in (False, True):
+        mine = [f for f in faults if f.startswith("cluster-") == cluster]
+        if mine:
+            with own_services(cluster=cluster) as own:
+                results += await _faults_on(own, mine, runs, seed, keep, reuse, **kwargs)
+    return results
+
+
+async def _faults_on(own: Services, faults: list[str], runs: int, seed: int,
+                     keep: Path | None, reuse: bool, **kwargs: Any) -> list[FaultRun]:
+    results = []
+    with tempfile.TemporaryDirectory(prefix="fault-runs-") as shared:
         for fault in faults:
             name = f"faults-{uuid.uuid4().hex[:6]}"
             same = {"app_id": name, **{f"topic_{t}": f"{name}-{t}" for t in

@@ -189,7 +189,7 @@ def run_reader(settings: Settings, access_log: bool = False) -> None:
     thousands of requests a second they cost more than the request (the Prometheus
     metrics count and time every request); they never contain the token."""
     use_event_loop(settings.event_loop)
-    store = CounterStore.from_url(settings.redis_url, settings.dedup_ttl_seconds)
+    store = CounterStore.from_settings(settings)
     logger.info("stats reader on %s:%s (%d tokens configured)", settings.reader_bind,
                 settings.reader_port, len(settings.tokens))
     web.run_app(create_reader(settings, store), host=settings.reader_bind,

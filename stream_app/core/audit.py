@@ -101,7 +101,7 @@ async def audit(settings: Settings) -> AuditReport:
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 max_partition_fetch_bytes=FETCH_BYTES)
     await consumer.start()
-    store = CounterStore.from_url(settings.redis_url, settings.dedup_ttl_seconds)
+    store = CounterStore.from_settings(settings)
     try:
         forwarded = {parse_origin(v) async for _, headers, _ in _read_all(consumer, names.keyed,
                                                                      partitions)

@@ -17,17 +17,25 @@ from datetime import date
 from typing import Any, NamedTuple, TypeVar
 
 import orjson
-from redis.asyncio import Redis
-from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    ConnectionError,
+    TimeoutError,
+    TryAgainError,
+)
 
 from stream_app.core.matching import ConfigVersion, Decision
 from stream_app.core.outages import through_outages
+from stream_app.core.redis_client import AnyRedis, ReplicasBehind, ScriptCall, Scripts, connect
 from stream_app.core.redis_layout import (
     call_key,
     config_key,
+    month_of,
     names_keys,
     period_keys,
     range_keys,
+    stats_key,
     stats_prefix,
 )
 from stream_app.core.redis_scripts import (
@@ -37,13 +45,14 @@ from stream_app.core.redis_scripts import (
     SET_NAME,
     SUM_DAYS,
 )
+from stream_app.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-SOCKET_TIMEOUT = 10.0
-CONNECT_TIMEOUT = 5.0
-OUTAGES = (ConnectionError, TimeoutError, BusyLoadingError, OSError)
-"""Redis errors that mean "Redis is away", retried; any other error is a bug or bad data."""
+OUTAGES = (ConnectionError, TimeoutError, BusyLoadingError, ClusterDownError, TryAgainError,
+           ReplicasBehind, OSError)
+"""Redis errors that mean "Redis is away" (or a failover is going on), retried; any other
+error is a bug or bad data."""
 
 R = TypeVar("R")
 
@@ -52,6 +61,10 @@ MAX_CONFIG_VERSIONS = 1000
 SCRIPT_CHUNK = 200
 """Writes per call of a ``BATCHED`` script: Redis runs one script at a time, so a chunk
 bounds how long a reader waits behind a batch (about a millisecond)."""
+NEED_ROUNDS = 8
+"""Calls of a chunk that keeps answering "need" (another writer keeps moving its calls'
+days) before giving up with an error: never seen; a bound, not a tuning knob."""
+
 
 
 class InboundWrite(NamedTuple):
@@ -129,25 +142,29 @@ class Stats:
 
 
 class CounterStore:
-    """The one narrow door to Redis for the worker and the reader."""
+    """The one narrow door to Redis for the worker and the reader.
 
-    def __init__(self, redis: Redis, dedup_ttl_seconds: int) -> None:
+    A batch's writes are grouped per environment (one hash slot: see
+    :mod:`.redis_layout`) and sent in one pipelined round trip; every script is told
+    every key it touches (``KEYS``), so the same calls run on one server and on a Redis
+    Cluster.
+    """
+
+    def __init__(self, redis: AnyRedis, dedup_ttl_seconds: int, min_replicas: int = 0) -> None:
         self.redis = redis
         self.ttl = str(dedup_ttl_seconds)
-        self._record = redis.register_script(RECORD_INBOUND)
-        self._classify = redis.register_script(CLASSIFY)
-        self._set_name = redis.register_script(SET_NAME)
-        self._add_config = redis.register_script(ADD_CONFIG_VERSION)
+        self.scripts = Scripts(redis, min_replicas)
         self._sum_days = redis.register_script(SUM_DAYS)
 
     @classmethod
-    def from_url(cls, url: str, dedup_ttl_seconds: int) -> CounterStore:
-        # Bounded: a Redis that stops answering (a half-open connection, a frozen
-        # process) fails the call after SOCKET_TIMEOUT instead of holding it forever;
-        # the caller retries through the outage.
-        return cls(Redis.from_url(url, decode_responses=True, socket_timeout=SOCKET_TIMEOUT,
-                                  socket_connect_timeout=CONNECT_TIMEOUT,
-                                  health_check_interval=30), dedup_ttl_seconds)
+    def from_url(cls, url: str, dedup_ttl_seconds: int, cluster: bool = False,
+                 min_replicas: int = 0) -> CounterStore:
+        return cls(connect(url, cluster), dedup_ttl_seconds, min_replicas)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CounterStore:
+        return cls.from_url(settings.redis_url, settings.dedup_ttl_seconds,
+                            settings.redis_cluster, settings.redis_min_replicas)
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -159,53 +176,62 @@ class CounterStore:
         await self.close()
 
     async def record_inbound(self, writes: Sequence[InboundWrite]) -> list[InboundResult]:
-        calls = [[call_key(w.environment_id, w.call_id), w.kind, repr(w.t), w.day,
-                  w.event_id, self.ttl, stats_prefix(w.environment_id)] for w in writes]
+        batch = _Batch(RECORD_INBOUND, [self.ttl])
+        for w in writes:
+            batch.add(w.environment_id, w.call_id, [w.day],
+                      [w.kind, repr(w.t), w.day, w.event_id])
         return [InboundResult(day, float(t), outcome != "", bool(mine), od or None, oa or None,
                               bool(newly))
-                for day, t, outcome, mine, od, oa, newly in await self._each(self._record,
-                                                                               calls)]
+                for day, t, outcome, mine, od, oa, newly in await self._run(batch)]
 
     async def classify(self, writes: Sequence[ClassifyWrite]) -> list[ClassifyResult | None]:
-        calls = [[call_key(w.environment_id, w.call_id), w.decision.outcome,
-                  w.decision.source_agent_id or "", w.decision.source_call_id or "",
-                  stats_prefix(w.environment_id), w.day, w.callback_agent_id]
-                 for w in writes]
+        batch = _Batch(CLASSIFY, [])
+        for w in writes:
+            batch.add(w.environment_id, w.call_id, [w.day],
+                      [w.decision.outcome, w.decision.source_agent_id or "",
+                       w.decision.source_call_id or "", w.day, w.callback_agent_id])
         return [None if not r else
                 ClassifyResult(r[0], Decision(r[2] or None, r[3] or None), bool(r[4]),
                                bool(r[5]), r[6])
-                for r in await self._each(self._classify, calls)]
+                for r in await self._run(batch)]
 
-    async def _each(self, script: Any, calls: list[list[str]]) -> list[Any]:
-        """Run a ``BATCHED`` script over ``calls`` (argument lists), SCRIPT_CHUNK per
-        script call, in one pipelined round trip; the results in order."""
-        if not calls:
-            return []
-        # ``async with``: a pipeline that failed (Redis away) gives its connection back
-        # instead of being collected unclosed.
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for i in range(0, len(calls), SCRIPT_CHUNK):
-                await script(keys=[], args=[orjson.dumps(calls[i:i + SCRIPT_CHUNK])],
-                             client=pipe)
-            replies = await pipe.execute()
-        return [result for reply in replies for result in orjson.loads(reply)]
+    async def _run(self, batch: _Batch) -> list[Any]:
+        """Run a ``BATCHED`` script over ``batch``: a call per environment and
+        SCRIPT_CHUNK writes, in one pipelined round trip; a chunk answering "need" is
+        sent again with the days it named (rare: a call whose counters sit on another
+        day than its new event's). The results in the order of the writes."""
+        results: list[Any] = [None] * batch.size
+        chunks = batch.chunks()
+        for _ in range(NEED_ROUNDS):
+            replies = await self.scripts.run([batch.call(c) for c in chunks])
+            again = []
+            for chunk, reply in zip(chunks, replies, strict=True):
+                decoded = orjson.loads(reply)
+                if isinstance(decoded, dict):
+                    batch.need(chunk.environment_id, decoded["need"])
+                    again.append(chunk)
+                    continue
+                for position, result in zip(chunk.positions, decoded, strict=True):
+                    results[position] = result
+            if not again:
+                return results
+            chunks = again
+        raise RuntimeError(f"{len(chunks)} script call(s) still need other days after "
+                           f"{NEED_ROUNDS} rounds")
 
     async def set_names(self, writes: Iterable[NameWrite]) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for w in writes:
-                await self._set_name(keys=list(names_keys(w.environment_id)),
-                                     args=[w.agent_id, repr(w.t), w.name], client=pipe)
-            await pipe.execute()
+        await self.scripts.run([ScriptCall(SET_NAME, names_keys(w.environment_id),
+                                           [w.agent_id, repr(w.t), w.name]) for w in writes])
 
     async def add_config_versions(self, writes: Iterable[ConfigWrite]) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for w in writes:
-                member = orjson.dumps({"u": w.updated_at, "s": w.source_agent_ids,
-                                       "n": w.name})
-                await self._add_config(keys=[config_key(w.environment_id, w.agent_id)],
-                                       args=[repr(w.ts), member, MAX_CONFIG_VERSIONS],
-                                       client=pipe)
-            await pipe.execute()
+        calls = []
+        for w in writes:
+            member = orjson.dumps({"u": w.updated_at, "s": w.source_agent_ids,
+                                   "n": w.name}).decode()
+            calls.append(ScriptCall(ADD_CONFIG_VERSION, [config_key(w.environment_id,
+                                                                    w.agent_id)],
+                                    [repr(w.ts), member, str(MAX_CONFIG_VERSIONS)]))
+        await self.scripts.run(calls)
 
     async def config_versions(self, wanted: Iterable[tuple[str, str]]
                               ) -> dict[tuple[str, str], list[ConfigVersion]]:
@@ -233,6 +259,56 @@ class CounterStore:
         for name, value in zip(sums[::2], sums[1::2], strict=True):
             _add(stats, name, int(value))
         return stats
+
+
+@dataclass
+class _Chunk:
+    environment_id: str
+    positions: list[int]
+    """Where each write of the chunk stands in the batch."""
+
+
+@dataclass
+class _Batch:
+    """The writes of one batched script, grouped per environment, with the counter
+    days each environment's calls are expected to touch."""
+
+    script: str
+    extra_args: list[str]
+    size: int = 0
+    writes: dict[str, list[tuple[int, str, list[str]]]] = field(default_factory=dict)
+    days: dict[str, set[str]] = field(default_factory=dict)
+
+    def add(self, environment_id: str, call_id: str, days: list[str], args: list[str]) -> None:
+        self.writes.setdefault(environment_id, []).append((self.size, call_id, args))
+        self.days.setdefault(environment_id, set()).update(days)
+        self.size += 1
+
+    def need(self, environment_id: str, days: list[str]) -> None:
+        self.days[environment_id].update(days)
+
+    def chunks(self) -> list[_Chunk]:
+        return [_Chunk(env, [p for p, _, _ in writes[i:i + SCRIPT_CHUNK]])
+                for env, writes in self.writes.items()
+                for i in range(0, len(writes), SCRIPT_CHUNK)]
+
+    def call(self, chunk: _Chunk) -> ScriptCall:
+        """KEYS: the chunk's call records (each write names its own by index), then the
+        day and month hashes of the environment's days."""
+        env = chunk.environment_id
+        by_position = {p: (call_id, args) for p, call_id, args in self.writes[env]}
+        calls: dict[str, int] = {}
+        encoded = []
+        for p in chunk.positions:
+            call_id, args = by_position[p]
+            index = calls.setdefault(call_key(env, call_id), len(calls) + 1)
+            encoded.append([str(index), *args])
+        days = sorted(self.days[env])
+        stats = sorted({stats_key(env, d) for d in days} |
+                       {stats_key(env, month_of(d)) for d in days})
+        return ScriptCall(self.script, [*calls, *stats],
+                          [orjson.dumps(encoded).decode(), stats_prefix(env),
+                           *self.extra_args])
 
 
 def _add(stats: Stats, field_name: str, value: int) -> None:

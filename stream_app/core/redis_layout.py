@@ -1,15 +1,24 @@
 """The Redis key layout, shared by writer and reader so they cannot disagree on keys.
 
 Layout (``{e}`` is the environment id prefixed with its length, so ids containing
-``:`` can never collide):
+``:`` can never collide; the braces are literal: a Redis Cluster hash tag):
 
-- ``cbs:stats:{e}:{day}``   hash: ``received``, ``answered``, ``unmatched``, ``src:{agent}``
-- ``cbs:stats:{e}:{month}`` the same hash rolled up per month (``YYYY-MM``), kept by the
+- ``cbs:{e}:stats:{day}``   hash: ``received``, ``answered``, ``unmatched``, ``src:{agent}``
+- ``cbs:{e}:stats:{month}`` the same hash rolled up per month (``YYYY-MM``), kept by the
   same scripts, so a long period costs a few keys (:func:`period_keys`)
-- ``cbs:call:{e}:{call}``   hash: the call's once-per-call record (TTL ``dedup_ttl``)
-- ``cbs:names:{e}``         hash: agent -> name; ``cbs:names_at:{e}`` agent -> its time
-- ``cbs:config:{e}:{agent}`` sorted set: role versions ``{u, s, n}`` scored by record
+- ``cbs:{e}:call:{call}``   hash: the call's once-per-call record (TTL ``dedup_ttl``)
+- ``cbs:{e}:names``         hash: agent -> name; ``cbs:{e}:names_at`` agent -> its time
+- ``cbs:{e}:config:{agent}`` sorted set: role versions ``{u, s, n}`` scored by record
   timestamp (a decision uses the newest ``u`` among those at most its cutoff)
+
+Invariant: every key of one environment has the hash tag ``{e}``, so on a Redis Cluster
+they all live in one hash slot: a script may touch any of them together, and the reader
+sums any period in one call. One environment is one slot (one master's share of the
+load): the tenant sharding. Redis takes the tag up to the first ``}``, so an id holding
+``}`` only shortens the tag — still the same for every key of that environment.
+
+The layout before hash tags (``cbs:stats:{e}:{day}`` …) is :data:`LEGACY`; the
+``migrate-layout`` command (:mod:`stream_app.core.layout_migration`) moves its keys here.
 """
 
 from __future__ import annotations
@@ -26,21 +35,26 @@ def env_part(environment_id: str) -> str:
     return f"{len(environment_id)}:{environment_id}"
 
 
+def env_tag(environment_id: str) -> str:
+    """The start of every key of the environment: ``cbs:{<len>:<id>}:``."""
+    return f"{PREFIX}:{{{env_part(environment_id)}}}:"
+
+
 def stats_key(environment_id: str, day: str) -> str:
-    return f"{PREFIX}:stats:{env_part(environment_id)}:{day}"
+    return f"{stats_prefix(environment_id)}{day}"
 
 
 def stats_prefix(environment_id: str) -> str:
-    return f"{PREFIX}:stats:{env_part(environment_id)}:"
+    return f"{env_tag(environment_id)}stats:"
 
 
 def call_key(environment_id: str, call_id: str) -> str:
-    return f"{PREFIX}:call:{env_part(environment_id)}:{call_id}"
+    return f"{env_tag(environment_id)}call:{call_id}"
 
 
 def names_keys(environment_id: str) -> tuple[str, str]:
-    e = env_part(environment_id)
-    return f"{PREFIX}:names:{e}", f"{PREFIX}:names_at:{e}"
+    tag = env_tag(environment_id)
+    return f"{tag}names", f"{tag}names_at"
 
 
 def period_keys(environment_id: str, days: Sequence[str]) -> list[str]:
@@ -81,4 +95,31 @@ def range_keys(environment_id: str, start: date, end: date) -> tuple[str, ...]:
 
 
 def config_key(environment_id: str, agent_id: str) -> str:
-    return f"{PREFIX}:config:{env_part(environment_id)}:{agent_id}"
+    return f"{env_tag(environment_id)}config:{agent_id}"
+
+
+def month_of(day: str) -> str:
+    return day[:7]
+
+
+LEGACY = {kind: f"{PREFIX}:{kind}:" for kind in ("stats", "call", "names", "names_at", "config")}
+"""The layout before hash tags: ``cbs:<kind>:<e>:<rest>`` (``names``: ``cbs:names:<e>``)."""
+
+
+def from_legacy(key: str) -> str | None:
+    """The key of this layout holding what the legacy ``key`` held; None if ``key`` is
+    not a legacy key (a key of this layout, or another application's)."""
+    for kind, start in LEGACY.items():
+        if not key.startswith(start):
+            continue
+        rest = key[len(start):]
+        length, colon, rest = rest.partition(":")
+        if not colon or not length.isdigit() or len(rest) < int(length):
+            return None
+        env, tail = rest[:int(length)], rest[int(length):]
+        if kind in ("names", "names_at"):
+            return f"{env_tag(env)}{kind}" if tail == "" else None
+        if not tail.startswith(":"):
+            return None
+        return f"{env_tag(env)}{kind}:{tail[1:]}"
+    return None

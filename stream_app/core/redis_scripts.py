@@ -22,25 +22,55 @@ end
 """
 
 BATCHED = """
--- ARGV[1]: a JSON array of writes, each the argument list of one call of ``f``; returns
--- the JSON array of their results, in order. A batch's writes go in a few such calls
--- (SCRIPT_CHUNK each) instead of one script call per write: encoding and parsing a
--- pipeline's commands was most of the worker's CPU for Redis. Strings throughout (cjson
--- keeps 14 significant digits of a number).
-local function each(f)
+-- One call of a batched script writes many calls of ONE environment: KEYS are the
+-- calls' records, then the counter hashes the client expects the writes to touch (all
+-- with the environment's hash tag: one slot on a Redis Cluster). ARGV[1]: a JSON array
+-- of writes, each the argument list of one call of ``f``, its first the index in KEYS
+-- of the call's record; ARGV[2]: the environment's counter prefix. Returns the JSON
+-- array of the results, in order. Strings throughout (cjson keeps 14 significant digits
+-- of a number).
+--
+-- Every key a script touches is in KEYS (Redis Cluster's rule): a call's counters sit in
+-- the hashes of its stored day ``d``, which the client cannot know. So first ``need``
+-- looks: if the day of any write or any call's stored day is not declared, nothing is
+-- written and the script returns {"need": [days]}; the client calls again with them.
+local declared = {}
+for _, k in ipairs(KEYS) do declared[k] = true end
+local SP = ARGV[2]
+local function need(days_of)
+  local out, seen = {}, {}
+  for _, w in ipairs(cjson.decode(ARGV[1])) do
+    for _, day in ipairs(days_of(w)) do
+      if day and not seen[day] then
+        seen[day] = true
+        if not (declared[SP .. day] and declared[SP .. string.sub(day, 1, 7)]) then
+          out[#out + 1] = day
+        end
+      end
+    end
+  end
+  return out
+end
+local function each(f, days_of)
+  local missing = need(days_of)
+  if #missing > 0 then return cjson.encode({need = missing}) end
   local out = {}
   for i, w in ipairs(cjson.decode(ARGV[1])) do
-    out[i] = f(unpack(w))
+    out[i] = f(KEYS[tonumber(w[1])], unpack(w, 2))
   end
   return cjson.encode(out)
+end
+local function stored_day(w)
+  return redis.call('HGET', KEYS[tonumber(w[1])], 'd') or nil
 end
 """
 
 # The once-per-call rule, atomically (its oracle: CallRecord in tests/oracles.py): count
 # received once, answered at most once, and move every counter of the call when its day
-# changes.
+# changes. A write: [call index, kind, ts, day, event id]; ARGV[3]: the record's TTL.
 RECORD_INBOUND = BUMP + BATCHED + """
-local function record(key, kind, ts, day, eid, ttl, sp)
+local ttl, sp = ARGV[3], SP
+local function record(key, kind, ts, day, eid)
   local t = tonumber(ts)
   local h = redis.call('HMGET', key, 'e', 'r', 'd', 'a', 'ab', 'o', 's', 'od', 'oa')
   local es, rs, d, a, ab, o, s = h[1], h[2], h[3], h[4], h[5], h[6], h[7]
@@ -84,13 +114,15 @@ local function record(key, kind, ts, day, eid, ttl, sp)
   redis.call('EXPIRE', key, ttl)
   return {new_day, new_ts, o or '', ab == eid and 1 or 0, h[8] or '', h[9] or '', newly}
 end
-return each(record)
+return each(record, function(w) return {w[4], stored_day(w)} end)
 """
 
 # The first decision wins; a repeat returns the stored one so republished outcome
 # records are identical. Stores the decision's day and callback agent for the records.
+# A write: [call index, outcome, source, source call, day, agent].
 CLASSIFY = BUMP + BATCHED + """
-local function classify(key, outcome, source, source_call, sp, day, agent)
+local sp = SP
+local function classify(key, outcome, source, source_call, day, agent)
   local h = redis.call('HMGET', key, 'd', 'o', 's', 'sc', 'od', 'oa', 'a')
   if not h[1] then return false end
   local answered = h[7] == '1' and 1 or 0
@@ -106,7 +138,7 @@ local function classify(key, outcome, source, source_call, sp, day, agent)
   end
   return {day, outcome, source, source_call, 1, answered, agent}
 end
-return each(classify)
+return each(classify, function(w) return {stored_day(w)} end)
 """
 
 # Newest occurred_at wins (ties: the greater name), whatever the arrival order.

@@ -105,9 +105,11 @@ async def ensure_topics(settings: Settings) -> None:
         counts = await _partition_counts(admin, [n for n in names.copartitioned
                                                  if n in existing])
         check_copartitioned(counts, settings.partitions)
+        durable = {"min.insync.replicas": str(min_insync_replicas(settings.replication_factor))}
         wanted = [NewTopic(name=n, num_partitions=settings.partitions,
                            replication_factor=settings.replication_factor,
-                           topic_configs=COMPACTED if n in names.changelogs else {})
+                           topic_configs={**durable, **(COMPACTED if n in names.changelogs
+                                                        else {})})
                   for n in (*names.public, *names.copartitioned) if n not in existing]
         if wanted:
             await _create(admin, wanted)
@@ -129,14 +131,24 @@ async def input_partitions(settings: Settings) -> list[tuple[str, int]]:
     return [(topic, p) for topic, n in sorted(counts.items()) for p in range(n)]
 
 
+def min_insync_replicas(replication_factor: int) -> int:
+    """2 of 3 replicas (a write survives one broker lost, and one broker may be down
+    without stopping writes); 1 below 3 replicas."""
+    return 2 if replication_factor >= 3 else 1
+
+
 def check_copartitioned(counts: dict[str, int], expected: int) -> None:
+    """The keyed topic and the changelogs keep the partition count they were created with
+    (a contact's state sits in the partition numbered like its records): a worker set to
+    another count refuses to start and says how to re-key."""
     wrong = {name: n for name, n in counts.items() if n != expected}
     if wrong:
         listing = ", ".join(f"{name} has {n}" for name, n in sorted(wrong.items()))
         raise TopicLayoutError(
-            f"the join's topics must be co-partitioned with STREAM_APP_PARTITIONS={expected}, "
-            f"but {listing}: set STREAM_APP_PARTITIONS to match, or delete those internal "
-            f"topics (they are rebuilt from the input topics)")
+            f"STREAM_APP_PARTITIONS={expected} but the join's topics were created with "
+            f"another count ({listing}); a partition count is fixed once created: set "
+            f"STREAM_APP_PARTITIONS back, or re-key with a new STREAM_APP_APP_ID (new "
+            f"internal topics) and let it replay the input topics from the earliest offsets")
 
 
 async def _create(admin: AIOKafkaAdminClient, topics: list[NewTopic]) -> None:

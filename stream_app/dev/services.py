@@ -21,7 +21,8 @@ import socket
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
 
@@ -102,9 +103,30 @@ def up(layout: Layout) -> dict[str, str]:
     return {"redis": _redis_up(layout), "kafka": _kafka_up(layout)}
 
 
-def down(layout: Layout) -> dict[str, str]:
-    """Stop the processes this module started (by pid file), nothing else."""
-    return {name: _stop(layout, name) for name in ("kafka", "redis")}
+SERVICES = ("kafka", "redis")
+
+
+def down(layout: Layout, only: Sequence[str] = SERVICES, everything: bool = False
+         ) -> dict[str, str]:
+    """Stop the processes this module started (by pid file), nothing else: the services
+    ``only`` on the layout's ports, or (``everything``) every node of ours, whatever its
+    port (a cluster's too)."""
+    if everything:
+        return {f"{name} {node.port(name)}": _stop(node, name)
+                for name, node in recorded(layout)} or {"services": "none of ours running"}
+    return {name: _stop(layout, name) for name in only}
+
+
+def recorded(layout: Layout) -> list[tuple[str, Layout]]:
+    """Every service whose pid file is in the state directory, as (name, its layout)."""
+    found = []
+    for path in sorted(layout.state_dir.glob("*.pid")):
+        name, _, port = path.stem.partition("-")
+        if name in SERVICES and port.isdigit():
+            node = (replace(layout, kafka_port=int(port)) if name == "kafka" else
+                    replace(layout, redis_port=int(port)))
+            found.append((name, node))
+    return found
 
 
 def start(layout: Layout, name: str) -> str:
@@ -146,12 +168,17 @@ def _reap(pid: int) -> None:
         time.sleep(0.05)
 
 
-def status(layout: Layout) -> dict[str, str]:
+def status(layout: Layout, only: Sequence[str] = SERVICES, everything: bool = False
+           ) -> dict[str, str]:
+    nodes = [(name, layout) for name in only]
+    if everything:
+        nodes += [n for n in recorded(layout) if n[1].port(n[0]) != layout.port(n[0])]
     result = {}
-    for name, port in (("kafka", layout.kafka_port), ("redis", layout.redis_port)):
-        pid = _live_pid(layout, name)
+    for name, node in nodes:
+        pid, port = _live_pid(node, name), node.port(name)
         state = "up" if port_open(port) else "down"
-        result[name] = f"{state} on 127.0.0.1:{port}" + (f" (pid {pid})" if pid else "")
+        label = name if node is layout else f"{name} {port}"
+        result[label] = f"{state} on 127.0.0.1:{port}" + (f" (pid {pid})" if pid else "")
     return result
 
 
@@ -179,16 +206,19 @@ def _kafka_up(layout: Layout) -> str:
         cluster_id = _java(classpath, "kafka.tools.StorageTool", "random-uuid").strip()
         _java(classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
               "-c", str(properties), "--ignore-formatted")
+    _spawn(layout, "kafka", _kafka_command(classpath, properties))
+    _wait_for_port(layout, "kafka", layout.kafka_port)
+    return f"started Apache Kafka {layout.kafka_version} on {layout.kafka_port}"
+
+
+def _kafka_command(classpath: str, properties: Path, heap: str = "1g") -> list[str]:
     java = shutil.which("java")
     if java is None:
         raise ServiceError("java is not on PATH: install a JDK 17+ (apt-get install "
                            "openjdk-17-jre-headless)")
-    command = [java, "-Xms256m", "-Xmx1g", "-XX:+UseG1GC",
-               f"-Dlog4j2.configurationFile={KAFKA_CONFIG / 'log4j2.yaml'}",
-               "-cp", classpath, "kafka.Kafka", str(properties)]
-    _spawn(layout, "kafka", command)
-    _wait_for_port(layout, "kafka", layout.kafka_port)
-    return f"started Apache Kafka {layout.kafka_version} on {layout.kafka_port}"
+    return [java, "-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={KAFKA_CONFIG / 'log4j2.yaml'}",
+            "-cp", classpath, "kafka.Kafka", str(properties)]
 
 
 def _fetch_kafka_jars(layout: Layout) -> Path:

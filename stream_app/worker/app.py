@@ -55,7 +55,7 @@ def create_app(settings: Settings, cluster_id: str) -> Wiring:
         autodiscover=False,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
-        table_standby_replicas=0,
+        table_standby_replicas=settings.standby_replicas,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         # On shutdown, don't wait for in-flight messages to be acked: they are not

@@ -43,9 +43,10 @@ def run_worker(settings: Settings, loglevel: str = "INFO") -> None:
     asyncio.set_event_loop(asyncio.new_event_loop())
     registry.install()
     wiring = create_app(settings, cluster)
-    store = CounterStore.from_url(settings.redis_url, settings.dedup_ttl_seconds)
+    store = CounterStore.from_settings(settings)
     health = Health(settings.stall_seconds)
-    register(wiring, settings, store, inputs, health, LoopLag())
+    register(wiring, settings, store, inputs, health,
+             LoopLag(settings.loop_block_log_seconds))
     _add_pages(wiring.app, health)
     summary = logsummary.RepeatSummary()
     wiring.app.timer(logsummary.INTERVAL, name="log-summary")(_flushing(summary))

@@ -23,8 +23,9 @@ NOW = datetime(2024, 5, 11, 2, 30, tzinfo=UTC)  # 2024-05-10 23:30 in Sao Paulo
 
 async def http_client(endpoints: Endpoints, tokens: str, timezone: str = "UTC",
                       clock: Callable[[], datetime] = lambda: NOW) -> TestClient:
-    settings = Settings(redis_url=endpoints.redis_url, api_tokens=tokens, timezone=timezone)
-    store = CounterStore.from_url(endpoints.redis_url, settings.dedup_ttl_seconds)
+    settings = Settings(redis_url=endpoints.redis_url, api_tokens=tokens, timezone=timezone,
+                        redis_cluster=endpoints.redis_cluster)
+    store = CounterStore.from_settings(settings)
     client = TestClient(TestServer(create_reader(settings, store, clock)))
     await client.start_server()
     return client

@@ -8,6 +8,7 @@ import uuid
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -43,13 +44,13 @@ def test_scripts_match_the_call_record_rule(endpoints: Endpoints, sequence, deci
                                             decision, midnight) -> None:
     """Per day, and per month through the roll-ups (a whole month is read from them)."""
     sequence = [(kind, midnight + offset, n) for kind, offset, n in sequence]
-    asyncio.run(_check(endpoints.redis_url, sequence, decide_after, decision, midnight))
+    asyncio.run(_check(endpoints, sequence, decide_after, decision, midnight))
 
 
-async def _check(url: str, sequence, decide_after: int, decision: Decision,
+async def _check(endpoints: Endpoints, sequence, decide_after: int, decision: Decision,
                  midnight: float) -> None:
     env, call = f"env-{uuid.uuid4().hex[:10]}", "call-1"
-    store = CounterStore.from_url(url, 3600)
+    store = endpoints.store()
     record: CallRecord | None = None
     newly = 0
     try:
@@ -107,12 +108,12 @@ async def _agrees(store: CounterStore, env: str, days: list[str], mine: bool,
 def test_a_batch_longer_than_a_script_call_keeps_its_order(endpoints: Endpoints) -> None:
     """A batch's writes go in chunks of SCRIPT_CHUNK per script call: each result still
     belongs to its write, and every write counts once."""
-    asyncio.run(_long_batch(endpoints.redis_url))
+    asyncio.run(_long_batch(endpoints))
 
 
-async def _long_batch(url: str) -> None:
+async def _long_batch(endpoints: Endpoints) -> None:
     env, n = f"env-{uuid.uuid4().hex[:10]}", 2 * SCRIPT_CHUNK + 7
-    store = CounterStore.from_url(url, 3600)
+    store = endpoints.store()
     try:
         times = [MIDNIGHTS[0] + 7 * i for i in range(n)]
         writes = [InboundWrite(env, f"call-{i}", "answered" if i % 3 else "received", t,
@@ -130,5 +131,36 @@ async def _long_batch(url: str) -> None:
         assert (stats.received, stats.answered) == (n, sum(1 for i in range(n) if i % 3))
         assert stats.unmatched == n // 2
         assert sum(stats.by_source.values()) == n - n // 2
+    finally:
+        await store.close()
+
+
+async def test_a_script_asks_for_the_keys_of_a_call_s_stored_day(endpoints: Endpoints) -> None:
+    """Every key a script touches is declared (Redis Cluster's rule): a call whose
+    counters sit on another day than the new event's makes the script answer "need"
+    without writing; the store sends it again with that day's keys."""
+    from stream_app.core.redis_client import ScriptCall
+    from stream_app.core.redis_layout import call_key, stats_key
+    from stream_app.core.redis_scripts import RECORD_INBOUND
+
+    env = f"env-{uuid.uuid4().hex[:10]}"
+    store = endpoints.store()
+    try:
+        may_31, june_1 = 1717210800.0 - 60, 1717210800.0 + 60  # either side of a month
+        await store.record_inbound([InboundWrite(env, "c", "received", june_1,
+                                                 day_bucket(june_1, ZONE), "e1")])
+        day = day_bucket(may_31, ZONE)
+        own_day_only = ScriptCall(RECORD_INBOUND, [call_key(env, "c"), stats_key(env, day),
+                                                   stats_key(env, day[:7])],
+                                  [orjson.dumps([["1", "received", repr(may_31), day, "e0"]]
+                                               ).decode(),
+                                   stats_prefix(env), "3600"])
+        [reply] = await store.scripts.run([own_day_only])
+        assert orjson.loads(reply) == {"need": ["2024-06-01"]}
+        [moved] = await store.record_inbound([InboundWrite(env, "c", "received", may_31, day,
+                                                           "e0")])
+        assert moved.day == day == "2024-05-31"
+        stats = await store.read_stats(env, [day])
+        assert stats.received == 1 and (await store.read_stats(env, ["2024-06-01"])).received == 0
     finally:
         await store.close()

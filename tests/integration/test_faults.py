@@ -16,8 +16,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from stream_app.core.counters import CounterStore
-from tests.faults import Services, own_services, run_fault
+from tests.faults import run_fault
 from tests.support import WorkerProcess, inbound, outbound, poll, produce, worker_env
+from tests.topology import Services, own_services
 
 pytestmark = pytest.mark.integration
 

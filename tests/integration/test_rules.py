@@ -252,5 +252,6 @@ async def test_outcome_records(worker, producer, redis, endpoints, env_id) -> No
 
 
 def worker_endpoints(worker: WorkerProcess) -> Endpoints:
-    return Endpoints(worker.settings.kafka_bootstrap, worker.settings.redis_url, "worker")
+    return Endpoints(worker.settings.kafka_bootstrap, worker.settings.redis_url, "worker",
+                     worker.settings.redis_cluster)
 

@@ -39,5 +39,5 @@ class Figures:
     scale_out: dict[str, Any] = field(default_factory=dict)
     state: dict[str, float] = field(default_factory=dict)
     loop_blocks: list[str] = field(default_factory=list)
-    """Each block of the worker's loop of 250 ms or more while the bench ran, with the
+    """Each block of the worker's loop of 100 ms or more while the bench ran, with the
     innermost frames of the step that held it (from the worker's log)."""

@@ -56,9 +56,10 @@ async def run_bench(config: BenchConfig, settings: Settings,
                 "TOPIC_DLQ": f"bench-dlq-{run}", "MATCH_GRACE_SECONDS": "2",
                 "TIMESTAMP_DISORDER_SECONDS": "1", "WORKER_WEB_PORT": str(port),
                 "DATA_DIR": str(workdir / "worker"), "READER_PORT": str(reader_port),
-                "API_TOKENS": f"bench-reader={reader_env},bench-probe={probe_env}"}
+                "API_TOKENS": f"bench-reader={reader_env},bench-probe={probe_env}",
+                "LOOP_BLOCK_LOG_SECONDS": "0.1"}
     env = {f"STREAM_APP_{k}": v for k, v in child_settings.items()}
-    store = CounterStore.from_url(redis_url, settings.dedup_ttl_seconds)
+    store = CounterStore.from_settings(settings)
     worker = StreamAppProcess(["worker"], workdir / "worker.log", env)
     reader = StreamAppProcess(["reader"], workdir / "reader.log", env)
     try:

@@ -17,6 +17,7 @@ from stream_app.worker import holes, monitor, tables
 from stream_app.worker.patches import (
     contiguous_commit,
     drain,
+    idempotent_producer,
     read_offsets,
     seek_on_assignment,
     stale_acks,
@@ -37,6 +38,7 @@ PATCHES: tuple[Patch, ...] = (
     contiguous_commit.PATCH,
     drain.PATCH,
     stale_store.PATCH,
+    idempotent_producer.PATCH,
 )
 """Every patch, in the order they are installed."""
 
