@@ -165,12 +165,26 @@ def redis_up(cluster: RedisCluster) -> str:
 def _wait_formed(cluster: RedisCluster) -> None:
     deadline = time.monotonic() + FORM_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        if all(_cluster_ok(cluster.node(i).redis_port) for i in range(cluster.nodes)):
+        if (all(_cluster_ok(cluster.node(i).redis_port) for i in range(cluster.nodes))
+                and _replicas_in_sync(cluster) == cluster.masters):
             return
         time.sleep(0.2)
     info = _redis_cli("-p", str(cluster.layout.redis_port), "cluster", "info")
     raise ServiceError(f"the Redis Cluster on {cluster.url} did not reach cluster_state:ok "
                        f"in {FORM_TIMEOUT_SECONDS:.0f} s:\n{info}")
+
+
+def _replicas_in_sync(cluster: RedisCluster) -> int:
+    """Replicas whose link to their master is up (``cluster_state:ok`` comes before the
+    replicas have attached: a master killed then would have nobody to fail over to)."""
+    synced = 0
+    for i in range(cluster.nodes):
+        try:
+            info = _redis_cli("-p", str(cluster.node(i).redis_port), "info", "replication")
+        except ServiceError:
+            continue
+        synced += "role:slave" in info and "master_link_status:up" in info
+    return synced
 
 
 def _cluster_ok(port: int) -> bool:

@@ -153,18 +153,7 @@ def send_signal(layout: Layout, name: str, sig: int) -> int | None:
 def _reap(pid: int) -> None:
     """Collect a child's exit status (our own child when started in this process)."""
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:  # not our child: wait until it is gone
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
-            continue
-        if done:
-            return
+    while time.monotonic() < deadline and not _gone(pid):
         time.sleep(0.05)
 
 
@@ -339,13 +328,25 @@ def _stop(layout: Layout, name: str) -> str:
     os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if _gone(pid):
             return f"stopped (pid {pid})"
         time.sleep(0.2)
     os.killpg(pid, signal.SIGKILL)
     return f"killed (pid {pid})"
+
+
+def _gone(pid: int) -> bool:
+    """Whether ``pid`` has exited; a child of this very process (tests start services
+    in-process) is reaped, or it would linger as a zombie that ``kill(pid, 0)`` finds."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done != 0
+    except ChildProcessError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
 
 
 def _tail(text: str, lines: int = 30) -> str:
