@@ -9,10 +9,16 @@ STAMP := $(VENV)/.installed
 demo: $(STAMP)
 	$(VENV)/bin/stream-app demo
 
+# The whole suite, then the tests that touch Redis again on a Redis Cluster of three
+# masters with a replica each (STREAM_APP_REDIS_CLUSTER=true, started on port 17000).
+CLUSTER_TESTS := tests/integration/test_counters.py tests/integration/test_rules.py \
+	tests/integration/test_reader.py tests/integration/test_layout_migration.py
+
 test: $(STAMP)
 	$(VENV)/bin/ruff check stream_app tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
+	STREAM_APP_TEST_REDIS_CLUSTER=1 $(VENV)/bin/pytest $(CLUSTER_TESTS)
 
 install: $(STAMP)
 

@@ -92,6 +92,12 @@ class Settings(BaseSettings):
                                               "partition: a worker taking over a partition "
                                               "it kept a standby of recovers only the "
                                               "changelog's tail.")
+    session_timeout_seconds: float = Field(
+        10.0, ge=3.0, le=300.0,
+        description="Kafka consumer-group session timeout: a worker that died without "
+                    "leaving (SIGKILL, a lost machine) keeps its partitions this long "
+                    "before the group gives them to the others. Shorter means faster "
+                    "failover and more rebalances from a long pause (GC, a frozen VM).")
     worker_web_bind: str = Field("127.0.0.1",
                                  description="Address the worker's /metrics server binds.")
     data_dir: str = Field(default_factory=lambda: default_data_dir(),

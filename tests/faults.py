@@ -17,7 +17,8 @@ SIGCONT: a long GC pause or a frozen VM), ``redis-sigkill``, ``worker-sigkill``,
 (see :data:`FAULTS`): ``cluster-broker-sigkill`` (one of three brokers, restarted after
 the outage), ``cluster-redis-master-sigkill`` (the master of the first environment's
 slot: its replica is promoted; the old master restarts as a replica) and
-``cluster-workers-3``. A short
+``cluster-workers-3`` (two workers, one SIGKILLed and a third added mid-stream, the
+killed one restarted). A short
 run of the broker SIGKILL case is in the test suite (``tests/integration/test_faults.py``);
 ``make faults`` runs the whole matrix and prints its table:
 
@@ -168,8 +169,8 @@ async def run_fault(fault: str, own: Services, workdir: Path, *, seed: int,
     s = pool[0].settings
     topics = {"outbound": s.topic_outbound, "inbound": s.topic_inbound,
               "config": s.topic_config}
-    for worker in pool:
-        worker.start()
+    for worker in pool[:2] if fault == "cluster-workers-3" else pool:
+        worker.start()  # cluster-workers-3: the third joins mid-stream
     await asyncio.sleep(warmup)
     sender = SteadyProducer(own.kafka, topics, traffic)
     began = time.monotonic()
@@ -260,6 +261,13 @@ async def _inject(fault: str, own: Services, pool: list[WorkerProcess], rnd: ran
         pool[0].kill()
         await asyncio.sleep(rnd.uniform(0.5, 3.0))
         pool[0].start()
+    elif fault == "cluster-workers-3":
+        victim = rnd.choice(pool[:2])
+        victim.kill()
+        await asyncio.sleep(rnd.uniform(1.0, 4.0))
+        pool[2].start()
+        await asyncio.sleep(rnd.uniform(1.0, 4.0))
+        victim.start()
     elif fault.endswith("workers-3"):
         victims = rnd.sample(pool, 2)
         victims[0].kill()

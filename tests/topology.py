@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from redis import Redis
 from redis.cluster import RedisCluster as SyncRedisCluster
 
 from stream_app.core.redis_layout import stats_key
@@ -76,6 +77,12 @@ class Services:
         assert self.redis_cluster
         services.send_signal(self.redis_cluster.node(port - self.layout.redis_port),
                              "redis", sig)
+
+    def redis_roles(self) -> dict[int, str]:
+        """Each Redis Cluster node's port and role (``master`` or ``slave``)."""
+        assert self.redis_cluster
+        ports = [self.redis_cluster.node(i).redis_port for i in range(self.redis_cluster.nodes)]
+        return {p: str(Redis(port=p).info("replication")["role"]) for p in ports}
 
     def restart_redis_nodes(self) -> None:
         """Start the nodes that are down: each rejoins from its nodes.conf, a master

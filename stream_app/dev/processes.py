@@ -45,6 +45,13 @@ class StreamAppProcess:
                 self.process.kill()
                 self.process.wait()
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no leaving the group, no flush (a lost machine)."""
+        StreamAppProcess.running.discard(self)
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def check_alive(self) -> None:
         """Raise :class:`ChildDied`, with the tail of its log, if the child exited."""
         code = self.process.poll()

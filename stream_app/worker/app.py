@@ -70,9 +70,9 @@ def create_app(settings: Settings, cluster_id: str) -> Wiring:
         topic_disable_leader=True,
         # A worker killed with SIGKILL holds its partitions until its session expires;
         # keep that short so a restarted or surviving worker takes over quickly.
-        broker_session_timeout=10.0,
+        broker_session_timeout=settings.session_timeout_seconds,
         Monitor=SlimMonitor,
-        broker_heartbeat_interval=2.0,
+        broker_heartbeat_interval=min(2.0, settings.session_timeout_seconds / 3),
         # Partitions added to an input topic are found at the next metadata refresh
         # (then the group rebalances); the default is 5 minutes. Until they report
         # progress the join decides nothing (core/progress.py Watermarks.expect).

@@ -20,6 +20,11 @@ class BenchConfig:
     state_contacts: int = 0
     """If > 0: also fill a worker with one outbound call for each of this many contacts,
     report its RSS and data directory, and time its restart (``make bench``: 1M)."""
+    failover_contacts: int = 0
+    """If > 0: two workers share one outbound call for each of this many contacts; one is
+    SIGKILLed and the survivor timed until it counts on every partition again, without
+    and with a standby replica (``make bench``: 1M)."""
+    failover_session_timeout: float = 10.0
 
 
 @dataclass
@@ -38,6 +43,7 @@ class Figures:
     restart: dict[str, float] = field(default_factory=dict)
     scale_out: dict[str, Any] = field(default_factory=dict)
     state: dict[str, float] = field(default_factory=dict)
+    failover: dict[str, Any] = field(default_factory=dict)
     loop_blocks: list[str] = field(default_factory=list)
     """Each block of the worker's loop of 100 ms or more while the bench ran, with the
     innermost frames of the step that held it (from the worker's log)."""

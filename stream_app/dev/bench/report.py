@@ -34,7 +34,9 @@ GOALS = (("worker CPU per event vs bare Faust", "worker", "cpu_ratio_to_bare_fau
          ("scale-out CPU per event growth (%), 1 -> 2 workers", "scale_out",
           "cpu_growth_percent", 10.0),
          ("restart with the large state to first event (s)", "state",
-          "restart_to_first_event_s", 30.0))
+          "restart_to_first_event_s", 30.0),
+         ("failover, SIGKILL to every partition counted on the survivor (s), best of "
+          "standby 0 / 1", "failover", "best_kill_to_every_partition_counted_s", 10.0))
 
 
 def report(f: Figures) -> str:
@@ -88,6 +90,15 @@ def report(f: Figures) -> str:
                      f"{f.state['rss_mib']:.0f} MiB, {f.state['state_disk_mib']:.1f} MiB on "
                      f"disk; restart to the first new event counted: "
                      f"{f.state['restart_to_first_event_s']:.1f} s")
+    if f.failover:
+        o = f.failover
+        for standby in (0, 1):
+            r = o[f"standby_{standby}"]
+            lines.append(f"failover, {o['contacts']:,.0f} contacts on 2 workers, one SIGKILLed "
+                         f"(session timeout {o['session_timeout_s']:g} s, standby replicas "
+                         f"{standby}): survivor assigned after "
+                         f"{r['kill_to_survivor_assigned_s']:.1f} s, counting on every "
+                         f"partition after {r['kill_to_every_partition_counted_s']:.1f} s")
     lines.append("")
     for what, part, key, goal in GOALS:
         value = getattr(f, part).get(key)

@@ -12,6 +12,7 @@ from pathlib import Path
 from stream_app.core.counters import CounterStore
 from stream_app.dev.bench.baselines import bare_faust, plain_aiokafka
 from stream_app.dev.bench.config import BenchConfig, Figures
+from stream_app.dev.bench.failover import failover
 from stream_app.dev.bench.measure import Progress, free_port, loop_blocks, metric_value
 from stream_app.dev.bench.reader import populate_year, reader_load
 from stream_app.dev.bench.report import ratios
@@ -30,7 +31,7 @@ async def run_bench(config: BenchConfig, settings: Settings,
     bootstrap, redis_url = settings.kafka_bootstrap, settings.redis_url
     run = uuid.uuid4().hex[:8]
     workdir = Path(tempfile.mkdtemp(prefix=f"stream-app-bench-{run}-"))
-    topics = Topics(f"bench-outbound-{run}", f"bench-inbound-{run}", f"bench-config-{run}")
+    topics = Topics.of_run(run)
     figures = Figures(date=time.strftime("%Y-%m-%d"), config=asdict(config))
     traffic = workload(config, f"bench-{run}")
     figures.events = len(traffic.messages)
@@ -81,6 +82,8 @@ async def run_bench(config: BenchConfig, settings: Settings,
         figures.scale_out = await scale_out(env, store, config, workdir, progress)
         if config.state_contacts:
             figures.state = await large_state(env, store, config, workdir, progress)
+        if config.failover_contacts:
+            figures.failover = await failover(env, store, config, workdir, progress)
     finally:
         worker.stop()
         reader.stop()

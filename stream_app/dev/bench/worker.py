@@ -14,6 +14,7 @@ import orjson
 from stream_app.core.counters import CounterStore
 from stream_app.dev.bench.baselines import WARM_FRACTION, rates
 from stream_app.dev.bench.config import BenchConfig
+from stream_app.dev.bench.failover import counted_on_every_partition, fill_contacts
 from stream_app.dev.bench.measure import (
     Progress,
     all_decided,
@@ -27,7 +28,7 @@ from stream_app.dev.bench.measure import (
     poll,
     rss_mib,
 )
-from stream_app.dev.bench.workload import Topics, create_topics, probe_event, workload
+from stream_app.dev.bench.workload import Topics, fresh_app, probe_event, workload
 from stream_app.dev.processes import StreamAppProcess
 from stream_app.dev.simulate import Scenario, Traffic, generate, produce
 
@@ -137,23 +138,14 @@ async def _scaled(base_env: dict[str, str], store: CounterStore, config: BenchCo
                   workdir: Path, count: int, progress: Progress) -> dict[str, Any]:
     bootstrap = base_env["STREAM_APP_KAFKA_BOOTSTRAP"]
     partitions = config.partitions * 2
-    run = f"{uuid.uuid4().hex[:8]}-x{count}"
-    topics = Topics(f"bench-outbound-{run}", f"bench-inbound-{run}", f"bench-config-{run}")
-    await create_topics(bootstrap, topics, partitions)
+    run, topics, env = await fresh_app(base_env, f"scale{count}", partitions)
     traffic = workload(config, f"bench-{run}")
-    env = {**base_env, "STREAM_APP_APP_ID": f"bench-scale-{run}",
-           "STREAM_APP_PARTITIONS": str(partitions),
-           "STREAM_APP_TOPIC_OUTBOUND": topics.outbound,
-           "STREAM_APP_TOPIC_INBOUND": topics.inbound,
-           "STREAM_APP_TOPIC_CONFIG": topics.config,
-           "STREAM_APP_TOPIC_OUTCOMES": f"bench-outcomes-{run}",
-           "STREAM_APP_TOPIC_DLQ": f"bench-dlq-{run}"}
     ports = [free_port() for _ in range(count)]
-    workers = [StreamAppProcess(["worker"], workdir / f"scale-{run}-{i}.log",
+    workers = [StreamAppProcess(["worker"], workdir / f"{run}-{i}.log",
                                 {**env, "STREAM_APP_WORKER_WEB_PORT": str(port),
-                                 "STREAM_APP_DATA_DIR": str(workdir / f"scale-{run}-{i}")})
+                                 "STREAM_APP_DATA_DIR": str(workdir / f"{run}-{i}")})
                for i, port in enumerate(ports)]
-    keyed = f"callback_stats_assigned_partitions{{topic=\"bench-scale-{run}-by-contact\"}}"
+    keyed = f"callback_stats_assigned_partitions{{topic=\"bench-{run}-by-contact\"}}"
     what = f"scale-out, {count} worker{'s' if count > 1 else ''} on {partitions} partitions"
     try:
         async def shares() -> list[int]:
@@ -181,49 +173,20 @@ async def large_state(base_env: dict[str, str], store: CounterStore, config: Ben
                       workdir: Path, progress: Progress) -> dict[str, float]:
     """One outbound call for each of ``config.state_contacts`` contacts through a worker
     of its own; once its join has written them all, its RSS and a restart."""
-    from stream_app.core.records import contact_key
-    from stream_app.core.topics import KeyedPartitioner
-
     bootstrap = base_env["STREAM_APP_KAFKA_BOOTSTRAP"]
-    run = f"{uuid.uuid4().hex[:8]}-state"
-    topics = Topics(f"bench-outbound-{run}", f"bench-inbound-{run}", f"bench-config-{run}")
-    await create_topics(bootstrap, topics, config.partitions)
-    env_id, port, data_dir = f"bench-{run}", free_port(), workdir / f"state-{run}"
-    worker = StreamAppProcess(["worker"], workdir / f"state-{run}.log", {
-        **base_env, "STREAM_APP_APP_ID": f"bench-{run}",
-        "STREAM_APP_TOPIC_OUTBOUND": topics.outbound, "STREAM_APP_TOPIC_INBOUND": topics.inbound,
-        "STREAM_APP_TOPIC_CONFIG": topics.config, "STREAM_APP_TOPIC_OUTCOMES": f"bench-oc-{run}",
-        "STREAM_APP_TOPIC_DLQ": f"bench-dlq-{run}", "STREAM_APP_WORKER_WEB_PORT": str(port),
-        "STREAM_APP_DATA_DIR": str(data_dir)})
+    run, topics, env = await fresh_app(base_env, "state", config.partitions)
+    env_id, port, data_dir = f"bench-{run}", free_port(), workdir / run
+    worker = StreamAppProcess(["worker"], workdir / f"{run}.log", {
+        **env, "STREAM_APP_WORKER_WEB_PORT": str(port), "STREAM_APP_DATA_DIR": str(data_dir)})
     try:
         contacts = config.state_contacts
-        now = f"{date.today().isoformat()}T11:00:00Z"
-        calls = Traffic(messages=[("outbound", orjson.dumps({
-            "event_id": f"s{n}", "environment_id": env_id, "call_id": f"s{n}",
-            "agent_id": "outbound", "contact_phone": f"+1{n:010d}", "occurred_at": now}))
-            for n in range(contacts)])
-        sent = [0]
-
-        def produced(n: int) -> None:
-            sent[0] += n
-            progress(f"state: producing {contacts:,} outbound calls", sent[0], contacts)
-
-        await produce(bootstrap, topics.as_kinds(), calls, progress=produced)
+        await fill_contacts(bootstrap, topics, env_id, contacts, progress, "state")
         await poll(lambda: consumed_shown(port, contacts, progress), lambda n: n >= contacts,
                    3600, interval=1.0)
         # Every call was forwarded before these callbacks were: once one is counted on
         # each keyed partition, the join has written every row before it.
-        partition_of = KeyedPartitioner(config.partitions)
-        probes: dict[int, int] = {}
-        for n in range(2 * 10**6, 2 * 10**6 + 1000):
-            probes.setdefault(partition_of(contact_key(env_id, f"+1555{n:07d}")), n)
-        callbacks = Traffic(messages=[("inbound", orjson.dumps(probe_event(env_id, n)))
-                                      for n in probes.values()])
-        await produce(bootstrap, topics.as_kinds(), callbacks)
-        day = date.today().isoformat()
-        progress("state: waiting for the join")
-        await poll(lambda: store.read_stats(env_id, [day]),
-                   lambda st: st.received >= len(probes), 3600, interval=1.0)
+        await counted_on_every_partition(bootstrap, topics, store, env_id, config.partitions,
+                                         2 * 10**6, progress, "state: waiting for the join")
         rss = rss_mib(worker.pid)
         worker, restarted = await restart(worker, store, bootstrap, topics, env_id, data_dir,
                                           progress)

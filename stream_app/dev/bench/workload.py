@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
 from datetime import date
 
@@ -19,6 +20,19 @@ class Topics:
     def as_kinds(self) -> dict[Kind, str]:
         return {"outbound": self.outbound, "inbound": self.inbound, "config": self.config}
 
+    @classmethod
+    def of_run(cls, run: str) -> Topics:
+        return cls(f"bench-outbound-{run}", f"bench-inbound-{run}", f"bench-config-{run}")
+
+
+def app_env(run: str, topics: Topics, partitions: int) -> dict[str, str]:
+    """A worker app of the run's own: its group, internal topics and output topics."""
+    return {"STREAM_APP_APP_ID": f"bench-{run}", "STREAM_APP_PARTITIONS": str(partitions),
+            "STREAM_APP_TOPIC_OUTBOUND": topics.outbound,
+            "STREAM_APP_TOPIC_INBOUND": topics.inbound, "STREAM_APP_TOPIC_CONFIG": topics.config,
+            "STREAM_APP_TOPIC_OUTCOMES": f"bench-outcomes-{run}",
+            "STREAM_APP_TOPIC_DLQ": f"bench-dlq-{run}"}
+
 
 async def create_topics(bootstrap: str, topics: Topics, partitions: int) -> None:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -34,6 +48,15 @@ async def create_topics(bootstrap: str, topics: Topics, partitions: int) -> None
             await asyncio.sleep(0.1)
     finally:
         await admin.close()
+
+
+async def fresh_app(base_env: dict[str, str], name: str, partitions: int
+                    ) -> tuple[str, Topics, dict[str, str]]:
+    """A run name, its input topics (created), and a worker environment of its own."""
+    run = f"{name}-{uuid.uuid4().hex[:8]}"
+    topics = Topics.of_run(run)
+    await create_topics(base_env["STREAM_APP_KAFKA_BOOTSTRAP"], topics, partitions)
+    return run, topics, {**base_env, **app_env(run, topics, partitions)}
 
 
 def workload(config: BenchConfig, prefix: str) -> Traffic:

@@ -258,6 +258,33 @@ def test_calls_pending_in_a_recovered_table_are_decided() -> None:
     assert len(outbox.sent) == 1 and not after.pending
 
 
+DONE = tuple((q.topic, q.partition, 1e18) for q in INPUTS)
+"""Progress past every cutoff on every input partition."""
+
+
+class Ticker:
+    """Counts how often the event loop got back to other tasks while the block ran."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self._task: asyncio.Future[None] | None = None
+
+    async def _tick(self) -> None:
+        while True:
+            self.ticks += 1
+            await asyncio.sleep(0)
+
+    async def __aenter__(self) -> Ticker:
+        self._task = asyncio.ensure_future(self._tick())
+        await asyncio.sleep(0)
+        self.ticks = 0
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task
+        self._task.cancel()
+
+
 async def test_a_backlog_coming_due_at_once_is_decided_in_slices_that_yield() -> None:
     """1,500 callbacks (three per contact) due at one progress record: every one decided
     once, the pending table emptied, and the loop given back between slices."""
@@ -270,25 +297,13 @@ async def test_a_backlog_coming_due_at_once_is_decided_in_slices_that_yield() ->
                                           f"ev{i}", 50.0)), f"+55119{i // 3:08d}".encode())
              for i in range(1500)]
     await join.on_records(outbox, batch)  # type: ignore[arg-type]
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.ensure_future(ticker())
-    await asyncio.sleep(0)
-    ticks = 0
-    done = tuple((q.topic, q.partition, 1e18) for q in INPUTS)
-    await join.on_records(outbox, [Msg(encode_keyed(Progress(done)))])  # type: ignore[arg-type]
-    task.cancel()
+    async with Ticker() as ticker:
+        await join.on_records(outbox, [Msg(encode_keyed(Progress(DONE)))])  # type: ignore[arg-type]
     classified = [orjson.loads(v)["call_id"] for v in outbox.sent
                   if orjson.loads(v)["kind"] == "classified"]
     assert sorted(classified) == sorted(f"call{i}" for i in range(1500))
     assert join.pending == {}
-    assert ticks >= 1500 // DECIDE_SLICE - 1
+    assert ticker.ticks >= 1500 // DECIDE_SLICE - 1
 
 
 async def test_reading_the_rows_of_a_backlog_due_at_once_gives_the_loop_back() -> None:
@@ -302,26 +317,17 @@ async def test_reading_the_rows_of_a_backlog_due_at_once_gives_the_loop_back() -
                                           f"ev{i}", 50.0)), f"+55119{i:08d}".encode())
              for i in range(2500)]
     await join.on_records(outbox, batch)  # type: ignore[arg-type]
-    ticks, reads_per_tick = 0, {}
+    reads_per_tick: dict[int, int] = {}
+    ticker = Ticker()
 
     class Counted(dict):  # type: ignore[type-arg]
         def get(self, key: object, default: object = None) -> object:
-            reads_per_tick[ticks] = reads_per_tick.get(ticks, 0) + 1
+            reads_per_tick[ticker.ticks] = reads_per_tick.get(ticker.ticks, 0) + 1
             return super().get(key, default)
 
     join.pending = Counted(join.pending)
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.ensure_future(ticker())
-    await asyncio.sleep(0)
-    done = tuple((q.topic, q.partition, 1e18) for q in INPUTS)
-    await join.on_records(outbox, [Msg(encode_keyed(Progress(done)))])  # type: ignore[arg-type]
-    task.cancel()
+    async with ticker:
+        await join.on_records(outbox, [Msg(encode_keyed(Progress(DONE)))])  # type: ignore[arg-type]
     assert len([v for v in outbox.sent if orjson.loads(v)["kind"] == "classified"]) == 2500
     assert max(reads_per_tick.values()) <= SCAN_SLICE
 
