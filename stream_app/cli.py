@@ -203,22 +203,26 @@ def _migrate_layout(args: argparse.Namespace) -> None:
 def _services(args: argparse.Namespace) -> None:
     from stream_app.dev import clusters, services
 
-    named = args.kafka_port is not None or args.redis_port is not None
     layout = services.Layout.default(args.kafka_port or 9092, args.redis_port or 6379)
     kafka = clusters.KafkaCluster(layout, args.kafka_brokers) if args.kafka_brokers > 1 else None
     redis = clusters.RedisCluster(layout) if args.redis_cluster else None
+    # down/status: the services an option names (``down --redis-cluster`` leaves Kafka
+    # alone); none named: every node of ours, whatever its port.
+    named = [n for n, given in (("kafka", args.kafka_port is not None or kafka),
+                                ("redis", args.redis_port is not None or redis)) if given]
     try:
         if args.action == "up":
             result = {"redis": clusters.redis_up(redis) if redis else
                       services.start(layout, "redis"),
                       "kafka": clusters.kafka_up(kafka) if kafka else
                       services.start(layout, "kafka")}
-        elif not (kafka or redis or named):  # every node of ours, whatever its port
+        elif not named:
             result = getattr(services, args.action)(layout, everything=True)
         else:
-            single = [n for n, cluster in (("kafka", kafka), ("redis", redis)) if not cluster]
+            single = [n for n in named if not {"kafka": kafka, "redis": redis}[n]]
             result = {**getattr(services, args.action)(layout, only=single),
-                      **getattr(clusters, args.action)(kafka, redis)}
+                      **getattr(clusters, args.action)(kafka if "kafka" in named else None,
+                                                       redis if "redis" in named else None)}
     except services.ServiceError as exc:
         sys.exit(f"error: {exc}")
     for name, state in result.items():

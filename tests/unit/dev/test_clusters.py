@@ -68,3 +68,18 @@ def test_the_services_command_takes_cluster_options() -> None:
     run = subprocess.run([sys.executable, "-m", "stream_app", "services", "--help"],
                          capture_output=True, text=True, check=True)
     assert "--redis-cluster" in run.stdout and "--kafka-brokers" in run.stdout
+
+
+def test_down_with_cluster_options_stops_only_the_service_they_name(tmp_path: Path) -> None:
+    """`down --redis-cluster --redis-port P` stops that Redis Cluster, not Kafka."""
+    layout = services.Layout(tmp_path, tmp_path, kafka_port=9092, redis_port=17000)
+    for _, node, name, _ in clusters.nodes(None, clusters.RedisCluster(layout)):
+        node.pid_file(name).write_text("999999")
+    layout.pid_file("kafka").write_text("999999")
+    run = subprocess.run([sys.executable, "-m", "stream_app", "services", "down",
+                          "--redis-cluster", "--redis-port", "17000"], capture_output=True,
+                         text=True, check=True, env={"STREAM_APP_SERVICES_DIR": str(tmp_path),
+                                                     "PATH": "/usr/bin:/bin"})
+    stopped = [line.split(":")[0] for line in run.stdout.splitlines()]
+    assert stopped == [f"redis-{i}" for i in range(1, 7)], run.stdout
+    assert layout.pid_file("kafka").exists(), "Kafka's pid file untouched"
