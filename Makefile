@@ -37,12 +37,15 @@ services-up: $(STAMP)
 services-down: $(STAMP)
 	$(VENV)/bin/stream-app services down
 
-# About 15 minutes: every figure of the README's Benchmarks table, side by side, and a
-# worker filled with 1M contacts restarted.
+# About 30 minutes: every figure of the README's Benchmarks table, side by side, a worker
+# filled with 1M contacts restarted, two sharing 1M contacts with one SIGKILLed (without
+# and with a standby replica), and the cost of waiting for a Redis replica.
 bench: $(STAMP)
 	$(VENV)/bin/stream-app services up
-	$(VENV)/bin/stream-app bench --state-contacts 1000000 --json bench.json
+	$(VENV)/bin/stream-app bench --state-contacts 1000000 --failover-contacts 1000000 \
+		--failover-session-timeout 6 --json bench.json
 	$(VENV)/bin/python -m benchmarks.state_size
+	$(VENV)/bin/python -m benchmarks.replica_wait
 
 # 10 minutes, 3 workers joining, leaving and SIGKILLed; prints its figures.
 soak: $(STAMP)
