@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.log import access_logger
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from stream_app.api import protocol_errors
 from stream_app.api.openapi import SPEC
@@ -45,6 +45,9 @@ LATENCY = Histogram("callback_stats_reader_request_seconds", "Stats request late
 
 
 QUERY_PARAMETERS = ("start_date", "end_date")
+REDIS_AWAY = (RedisError, RedisClusterException, OSError)
+"""Failures of the counter store, answered 503 (redis-py's cluster errors are not
+``RedisError``s)."""
 
 
 def date_parameters(request: web.Request) -> tuple[str | None, str | None]:
@@ -120,7 +123,7 @@ class Reader:
     async def readyz(self, request: web.Request) -> web.Response:
         try:
             await self.store.redis.ping()
-        except (RedisError, OSError):
+        except REDIS_AWAY:
             return web.json_response({"status": "redis unreachable"}, status=503)
         return web.json_response({"status": "ready"})
 
@@ -147,7 +150,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         response = _error(exc.status, code, exc.reason)
         if "Allow" in exc.headers:  # a 405 names the methods the path takes (RFC 9110)
             response.headers["Allow"] = exc.headers["Allow"]
-    except (RedisError, OSError):
+    except REDIS_AWAY:
         logger.warning("Redis unavailable while serving %s", request.path)
         response = _error(503, "UNAVAILABLE", "the counter store is unavailable")
     except Exception as exc:

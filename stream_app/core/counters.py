@@ -21,6 +21,8 @@ from redis.exceptions import (
     BusyLoadingError,
     ClusterDownError,
     ConnectionError,
+    RedisClusterException,
+    SlotNotCoveredError,
     TimeoutError,
     TryAgainError,
 )
@@ -50,9 +52,14 @@ from stream_app.settings import Settings
 logger = logging.getLogger(__name__)
 
 OUTAGES = (ConnectionError, TimeoutError, BusyLoadingError, ClusterDownError, TryAgainError,
-           ReplicasBehind, OSError)
+           SlotNotCoveredError, ReplicasBehind, OSError)
 """Redis errors that mean "Redis is away" (or a failover is going on), retried; any other
 error is a bug or bad data."""
+CLUSTER_AWAY = ("Redis Cluster cannot be connected", "All slots are not covered")
+"""How redis-py's cluster client says no node it knows answers, or a failover left slots
+without a master (a ``RedisClusterException``, which it also raises for errors of ours,
+so the message decides). A client that never reached the cluster knows only the URL's
+node: with that node down it cannot even learn the others, until it is back."""
 
 R = TypeVar("R")
 
@@ -340,4 +347,6 @@ async def retried(write: Callable[..., Awaitable[R]], *args: Any) -> R:
 
 def redis_outage(exc: BaseException) -> str | None:
     """``"redis"`` if ``exc`` means Redis is away (not that a command is wrong)."""
-    return "redis" if isinstance(exc, OUTAGES) else None
+    away = isinstance(exc, OUTAGES) or (isinstance(exc, RedisClusterException)
+                                        and str(exc).startswith(CLUSTER_AWAY))
+    return "redis" if away else None

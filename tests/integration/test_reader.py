@@ -111,9 +111,11 @@ async def test_operational_endpoints(client) -> None:
     assert missing.status == 404 and (await missing.json())["code"] == "NOT_FOUND"
 
 
-async def test_redis_down_is_a_503_not_a_trace(endpoints) -> None:
+@pytest.mark.parametrize("cluster", [False, True])
+async def test_redis_down_is_a_503_not_a_trace(endpoints, cluster: bool) -> None:
+    """Also with the cluster client, whose "cannot be connected" is no ``RedisError``."""
     settings = Settings(redis_url="redis://127.0.0.1:1/0", api_tokens="t=e")
-    store = CounterStore.from_url(settings.redis_url, settings.dedup_ttl_seconds)
+    store = CounterStore.from_url(settings.redis_url, settings.dedup_ttl_seconds, cluster)
     client = TestClient(TestServer(create_reader(settings, store, lambda: NOW)))
     await client.start_server()
     try:

@@ -8,6 +8,7 @@ write without the wait succeeds; once the replica runs again the write goes thro
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import tempfile
 import uuid
@@ -22,6 +23,7 @@ from stream_app.core.counters import CounterStore, InboundWrite
 from stream_app.core.redis_client import ReplicasBehind
 from stream_app.core.redis_layout import stats_key
 from stream_app.dev import clusters, services
+from tests.support import poll
 from tests.topology import _free_run
 
 pytestmark = pytest.mark.integration
@@ -80,3 +82,33 @@ async def test_a_write_waits_for_a_replica(cluster: clusters.RedisCluster) -> No
     finally:
         await durable.close()
         await hasty.close()
+
+
+async def test_a_client_that_knows_only_a_dead_node_waits_for_it(
+        cluster: clusters.RedisCluster) -> None:
+    """A worker's first Redis call after the URL's node died: its client knows no other
+    node yet, so it cannot learn the cluster. That is an outage (retried until the node
+    is back), never an error that dead-letters the batch (seen in the fault matrix)."""
+    from stream_app.core.counters import retried
+    from stream_app.observe import metrics
+
+    def retries() -> float:
+        return metrics.OUTAGE_RETRIES.labels("redis")._value.get()  # type: ignore[attr-defined,no-any-return]
+
+    env = f"env-{uuid.uuid4().hex[:10]}"
+    store = CounterStore.from_url(cluster.url, 3600, cluster=True)  # not connected yet
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, services.send_signal, cluster.node(0), "redis",
+                               signal.SIGKILL)
+    before = retries()
+    try:
+        writing = asyncio.create_task(retried(store.record_inbound, [InboundWrite(
+            env, "call-1", "received", 1_700_000_000.0, "2023-11-14", "ev-1")]))
+        await poll(lambda: asyncio.sleep(0, retries()), lambda n: n > before + 2,
+                   timeout=30, what="the write retried as an outage")
+        assert not writing.done(), writing
+        await loop.run_in_executor(None, clusters.redis_up, cluster)
+        assert len(await asyncio.wait_for(writing, 60)) == 1
+        assert (await store.read_stats(env, ["2023-11-14"])).received == 1
+    finally:
+        await store.close()

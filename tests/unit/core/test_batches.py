@@ -11,7 +11,7 @@ import orjson
 import pytest
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisClusterException, ResponseError, SlotNotCoveredError
 
 from stream_app.core import batches, outages
 from stream_app.core.delivery import Outbox, Record
@@ -84,8 +84,14 @@ def test_a_message_that_breaks_the_code_is_dead_lettered_and_the_rest_go_on() ->
     assert {v for t, v in producer.sent if t == "keyed"} == {b"0", b"1", b"3", b"4"}
 
 
-@pytest.mark.parametrize("outage", [KafkaConnectionError(), RedisConnectionError("down"),
-                                    ConnectionRefusedError()])
+@pytest.mark.parametrize("outage", [
+    KafkaConnectionError(), RedisConnectionError("down"), ConnectionRefusedError(),
+    # a cluster client that knows only the URL's node, that node down (a failover test
+    # dead-lettered valid events on this), and slots without a master mid-failover
+    RedisClusterException("Redis Cluster cannot be connected. Please provide at least "
+                          "one reachable node: Error 111 connecting to 127.0.0.1:7000."),
+    RedisClusterException("All slots are not covered after query all startup_nodes."),
+    SlotNotCoveredError("Slot 5 not covered by the cluster.")])
 def test_an_outage_is_retried_never_dead_lettered(outage: Exception) -> None:
     calls = []
 
@@ -100,7 +106,9 @@ def test_an_outage_is_retried_never_dead_lettered(outage: Exception) -> None:
     assert producer.sent == [("keyed", b"done")]
 
 
-@pytest.mark.parametrize("error", [MessageSizeTooLargeError(), ResponseError("script")])
+@pytest.mark.parametrize("error", [
+    MessageSizeTooLargeError(), ResponseError("script"),
+    RedisClusterException("Keys in request don't hash to the same slot")])
 def test_non_retriable_service_errors_are_isolated(error: Exception) -> None:
     async def step(outbox: Outbox, messages: Sequence[Any]) -> None:
         raise error
