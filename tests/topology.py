@@ -5,6 +5,7 @@ replica each. Killing them disturbs nothing else on the machine."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import tempfile
 from collections.abc import Iterator
@@ -18,7 +19,6 @@ from redis.cluster import RedisCluster as SyncRedisCluster
 
 from stream_app.core.redis_layout import stats_key
 from stream_app.dev import clusters, services
-from tests.support import free_port
 
 
 @dataclass
@@ -91,16 +91,22 @@ class Services:
         clusters.redis_up(self.redis_cluster)
 
 
-def _free_run(length: int, bus: bool = False) -> int:
+EPHEMERAL_START = 32_768
+"""Linux's default ``ip_local_port_range`` starts here."""
+
+
+def _free_run(length: int, bus: bool = False, avoid: range = range(0)) -> int:
     """The first of ``length`` consecutive free ports (and, for Redis Cluster, their bus
-    ports, 10000 above)."""
+    ports, 10000 above), all below the kernel's ephemeral range (32768 on): a port
+    there can be taken by any outgoing connection between this check and the bind (a
+    cluster node of the fault matrix once failed to start so)."""
+    top = EPHEMERAL_START - length - (10_000 if bus else 0)
     while True:
-        base = free_port()
+        base = random.randrange(10_000, top)
         ports = range(base, base + length)
-        if base + length + (10_000 if bus else 0) >= 65_000:
-            continue
-        if not any(services.port_open(p) or (bus and services.port_open(p + 10_000))
-                   for p in ports):
+        taken = [p for p in ports if p in avoid or (bus and p + 10_000 in avoid)]
+        if not taken and not any(services.port_open(p) or
+                                 (bus and services.port_open(p + 10_000)) for p in ports):
             return base
 
 
@@ -109,8 +115,11 @@ def own_services(root: Path | None = None, cluster: bool = False) -> Iterator[Se
     """Kafka and Redis started for the caller alone, stopped at the end."""
     with tempfile.TemporaryDirectory(prefix="faults-", dir=root) as scratch:
         default = services.Layout.default()
-        layout = services.Layout(Path(scratch), default.cache_dir, _free_run(6 if cluster else 2),
-                                 _free_run(6, bus=True) if cluster else free_port())
+        kafka = _free_run(6 if cluster else 2)
+        kafka_ports = range(kafka, kafka + 6)
+        redis = (_free_run(6, bus=True, avoid=kafka_ports) if cluster else
+                 _free_run(1, avoid=kafka_ports))
+        layout = services.Layout(Path(scratch), default.cache_dir, kafka, redis)
         if not cluster:
             services.up(layout)
             try:
