@@ -93,11 +93,13 @@ class Settings(BaseSettings):
                                               "it kept a standby of recovers only the "
                                               "changelog's tail.")
     session_timeout_seconds: float = Field(
-        10.0, ge=3.0, le=300.0,
+        10.0, ge=6.0, le=300.0,
         description="Kafka consumer-group session timeout: a worker that died without "
                     "leaving (SIGKILL, a lost machine) keeps its partitions this long "
                     "before the group gives them to the others. Shorter means faster "
-                    "failover and more rebalances from a long pause (GC, a frozen VM).")
+                    "failover and more rebalances from a long pause (GC, a frozen VM). "
+                    "At least 6: brokers refuse shorter sessions by default "
+                    "(group.min.session.timeout.ms).")
     worker_web_bind: str = Field("127.0.0.1",
                                  description="Address the worker's /metrics server binds.")
     data_dir: str = Field(default_factory=lambda: default_data_dir(),

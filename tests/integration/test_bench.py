@@ -23,7 +23,7 @@ def test_the_bench_prints_every_figure(endpoints: Endpoints, tmp_path: Path) -> 
         [sys.executable, "-m", "stream_app", "bench", "--events", "2000", "--contacts", "300",
          "--environments", "2", "--reader-clients", "2", "--reader-seconds", "1",
          "--probes", "3", "--background-rate", "100", "--failover-contacts", "500",
-         "--failover-session-timeout", "4", "--json", str(out)],
+         "--failover-session-timeout", "6", "--json", str(out)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     figures = json.loads(out.read_text())
@@ -45,7 +45,7 @@ def test_the_bench_prints_every_figure(endpoints: Endpoints, tmp_path: Path) -> 
     assert all(n > 0 for n in scale["workers_2"]["events_per_worker"]), "both worked"
     assert scale["workers_2"]["cpu_us_per_event"] > 0 and "cpu_growth_percent" in scale
     failover = figures["failover"]
-    assert failover["contacts"] == 500 and failover["session_timeout_s"] == 4
+    assert failover["contacts"] == 500 and failover["session_timeout_s"] == 6
     for standby in ("standby_0", "standby_1"):
         assigned = failover[standby]["kill_to_survivor_assigned_s"]
         assert 0 < assigned <= failover[standby]["kill_to_every_partition_counted_s"], standby
