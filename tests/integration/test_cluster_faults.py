@@ -17,6 +17,9 @@ from tests.topology import Services, own_services
 
 pytestmark = pytest.mark.integration
 
+TOPIC_CONFIG = 1
+"""DescribeConfigs' ``config_source`` of a value set on the topic (DYNAMIC_TOPIC_CONFIG)."""
+
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Services]:
@@ -58,3 +61,40 @@ async def test_three_workers_one_killed_one_added(cluster: Services, tmp_path: P
                           callbacks=300, grace=3.0, settle_timeout=180.0,
                           hit_window=(0.2, 0.4))
     assert_exact(run)
+
+
+async def test_the_topics_a_worker_creates_are_durable_on_three_brokers(
+        cluster: Services) -> None:
+    """Three replicas and min.insync.replicas 2: with acks=all a record is acknowledged
+    only once two brokers have it, so one broker dying loses nothing."""
+    import uuid
+
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    from stream_app.core.topics import TopicNames, ensure_topics
+    from stream_app.settings import Settings
+
+    name = f"durable-{uuid.uuid4().hex[:8]}"
+    settings = Settings(kafka_bootstrap=cluster.kafka, app_id=name, replication_factor=3,
+                        **{f"topic_{t}": f"{name}-{t}" for t in
+                           ("outbound", "inbound", "config", "outcomes", "dlq")})
+    await ensure_topics(settings)
+    names = TopicNames.from_settings(settings)
+    created = [*names.public, *names.copartitioned]
+    admin = AIOKafkaAdminClient(bootstrap_servers=cluster.kafka)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(created)
+        replicas = {d["topic"]: {len(p["replicas"]) for p in d["partitions"]}
+                    for d in described}
+        assert replicas == {t: {3} for t in created}
+        configs = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t)
+                                                for t in created])
+        # (name, value, read-only, source, …); source 1: set on the topic itself, not the
+        # brokers' default (which is 2 on this cluster too)
+        isr = {resource[3]: {c[0]: (c[1], c[3]) for c in resource[4]}["min.insync.replicas"]
+               for response in configs for resource in response.resources}
+        assert isr == {t: ("2", TOPIC_CONFIG) for t in created}
+    finally:
+        await admin.close()
