@@ -210,11 +210,28 @@ async def _read_everything(consumer: Any, bootstrap: str, topic: str) -> list[An
     return out
 
 
-async def truth_from_topics(settings: Settings) -> dict[str, dict[str, Any]]:
-    """The oracle on the input topics as they are: every valid record with its timestamp."""
-    from stream_app.core.events import CallbackAgentConfig, InboundCallback, OutboundCall, parse
+async def truth_from_topics(settings: Settings, callback_agent_id: str | None = None
+                            ) -> dict[str, dict[str, Any]]:
+    """The oracle on the input topics as they are: every valid record with its timestamp
+    (only the calls routed to ``callback_agent_id`` if given)."""
     from stream_app.dev.simulate import bodies
     from stream_app.dev.truth import expected
+
+    days, names = expected(*await _stamped_topics(settings), settings.recency_window_seconds,
+                           settings.zone, settings.match_grace_seconds, callback_agent_id)
+    return bodies(days, names)
+
+
+async def calls_from_topics(settings: Settings) -> list[Any]:
+    """The oracle's decision of every callback on the input topics (``CallTruth``)."""
+    from stream_app.dev.truth import per_call
+
+    return per_call(*await _stamped_topics(settings), settings.recency_window_seconds,
+                    settings.zone, settings.match_grace_seconds)
+
+
+async def _stamped_topics(settings: Settings) -> tuple[list[Any], list[Any], list[Any]]:
+    from stream_app.core.events import CallbackAgentConfig, InboundCallback, OutboundCall, parse
 
     def stamped(records: list[Any], model: Any) -> list[Any]:
         out = []
@@ -225,12 +242,9 @@ async def truth_from_topics(settings: Settings) -> dict[str, dict[str, Any]]:
         return out
 
     b = settings.kafka_bootstrap
-    days, names = expected(
-        stamped(await read_topic(b, settings.topic_outbound), OutboundCall),
-        stamped(await read_topic(b, settings.topic_inbound), InboundCallback),
-        stamped(await read_topic(b, settings.topic_config), CallbackAgentConfig),
-        settings.recency_window_seconds, settings.zone, settings.match_grace_seconds)
-    return bodies(days, names)
+    return (stamped(await read_topic(b, settings.topic_outbound), OutboundCall),
+            stamped(await read_topic(b, settings.topic_inbound), InboundCallback),
+            stamped(await read_topic(b, settings.topic_config), CallbackAgentConfig))
 
 
 def outcome_counts(records: list[Any]) -> dict[str, dict[str, tuple]]:

@@ -1,4 +1,5 @@
-"""The OpenAPI description of the stats endpoint, generated from the response models."""
+"""The OpenAPI description of the reader's endpoints, generated from the response models
+(``responses.py``, which holds the paths too)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from stream_app import __version__
-from stream_app.api.responses import STATS_PATH, ErrorResponse, StatsResponse
+from stream_app.api.responses import (
+    AGENT_LIVE_PATH,
+    AGENT_STATS_PATH,
+    CALL_PATH,
+    LIVE_PATH,
+    STATS_PATH,
+    CallResponse,
+    ErrorResponse,
+    StatsResponse,
+)
 
 ERRORS = {
     "400": ("Bad dates: INVALID_DATE, INVALID_DATE_RANGE or DATE_RANGE_TOO_LARGE (rules "
@@ -22,7 +32,8 @@ ERRORS = {
 
 def _build() -> dict[str, Any]:
     _, defs = models_json_schema([(StatsResponse, "serialization"),
-                                  (ErrorResponse, "serialization")],
+                                  (ErrorResponse, "serialization"),
+                                  (CallResponse, "serialization")],
                                  ref_template="#/components/schemas/{model}")
     schemas = defs["$defs"]
 
@@ -54,10 +65,58 @@ def _build() -> dict[str, Any]:
             **{status: error(*spec) for status, spec in ERRORS.items()},
         },
     }
+    agent_param = {"name": "agent_id", "in": "path", "required": True,
+                   "schema": {"type": "string"},
+                   "description": "A callback agent id; one never seen gives zeros."}
+    per_agent = {**operation, "summary": "Callback statistics of one callback agent (the "
+                 "agent of each call's earliest record) in the token's environment",
+                 "parameters": [agent_param, *operation["parameters"]]}
+    stream = {"description": (
+        "text/event-stream. Each event's `data` is exactly the stats endpoint's 200 body "
+        "(StatsResponse) and its `id` the environment's change version: one at once on "
+        "connect (none if `Last-Event-ID` equals the current version: the client has it), "
+        "then one within 1 s of any change of those numbers (at most one per 0.5 s), none "
+        "while nothing changes; `: keep-alive` comment lines every 15 s. While the counter "
+        "store is away: one `event: unavailable` whose data is an ErrorResponse "
+        "(UNAVAILABLE); the stream stays open and resumes when it is back."),
+        "content": {"text/event-stream": {"schema": {"type": "string"},
+                                          "itemSchema": {"$ref":
+                                                         "#/components/schemas/StatsResponse"}}}}
+    resume = {"name": "Last-Event-ID", "in": "header", "required": False,
+              "schema": {"type": "string"}, "description": "The last `id` received."}
+    errors = {status: error(*spec) for status, spec in ERRORS.items() if status != "503"}
+
+    def live(base: dict[str, Any]) -> dict[str, Any]:
+        return {**base, "summary": base["summary"] + ", live (Server-Sent Events)",
+                "parameters": [*base["parameters"], resume],
+                "responses": {"200": stream, **errors}}
+
+    explain = {
+        "summary": "Why one callback of the token's environment counted as it did",
+        "description": "404 while the call is unknown, in another environment, or expired: "
+                       "its record lives STREAM_APP_DEDUP_TTL_SECONDS after its last event "
+                       "(default 30 days). `decision` is `pending` until the worker decided "
+                       "it; `cutoff` and `late` are null then (and for records decided "
+                       "before this field existed).",
+        "security": [{"bearer": []}],
+        "parameters": [{"name": "call_id", "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "responses": {
+            "200": {"description": "The stored decision",
+                    "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/CallResponse"}}}},
+            "400": error("A query parameter (this endpoint takes none)", ["INVALID_QUERY"]),
+            "401": error(*ERRORS["401"]),
+            "404": error("Unknown, expired or another environment's", ["NOT_FOUND"]),
+            "503": error(*ERRORS["503"]),
+        },
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "callback-stats reader", "version": __version__},
-        "paths": {STATS_PATH: {"get": operation}},
+        "paths": {STATS_PATH: {"get": operation}, AGENT_STATS_PATH: {"get": per_agent},
+                  LIVE_PATH: {"get": live(operation)}, AGENT_LIVE_PATH: {"get": live(per_agent)},
+                  CALL_PATH: {"get": explain}},
         "components": {"schemas": schemas,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }

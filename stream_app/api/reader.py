@@ -1,38 +1,50 @@
-"""The stateless HTTP stats reader (contract §4): auth, period, one Redis round trip.
+"""The stateless HTTP stats reader (contract §4, §4.1): auth, period, one Redis round
+trip — or none, when the change notifications say the answer cannot have changed.
 
 Invariants: a token only ever sees its own environment; tokens are compared in
 constant time and never logged or echoed; bad input is a 4xx JSON error, never a 500
-or a stack trace; any range of up to 366 days costs one Redis round trip.
+or a stack trace; any range of up to 366 days costs at most one Redis round trip; a
+cached answer is never stale (:mod:`.changes`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 from aiohttp import web
 from aiohttp.log import access_logger
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel
 from redis.exceptions import RedisClusterException, RedisError
 
 from stream_app.api import protocol_errors
+from stream_app.api.changes import AnswerCache, ChangeFeed
+from stream_app.api.live import HEADERS, Answer, LiveStream
 from stream_app.api.openapi import SPEC
 from stream_app.api.responses import (
+    AGENT_LIVE_PATH,
+    AGENT_STATS_PATH,
+    CALL_PATH,
+    DASHBOARD_PATH,
+    LIVE_PATH,
     STATS_PATH,
     ApiError,
     ErrorResponse,
     Period,
     StatsResponse,
+    explain,
     resolve_period,
     stats_response,
 )
-from stream_app.core.counters import CounterStore
+from stream_app.core.counters import CounterStore, Stats
 from stream_app.loops import use_event_loop
 from stream_app.settings import Settings
 
@@ -40,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 REQUESTS = Counter("callback_stats_reader_requests_total", "Stats requests by status.",
                    ["status"])
+LIVE_STREAMS = Gauge("callback_stats_reader_live_streams", "Open live stats streams.")
 LATENCY = Histogram("callback_stats_reader_request_seconds", "Stats request latency.",
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
 
@@ -48,6 +61,10 @@ QUERY_PARAMETERS = ("start_date", "end_date")
 REDIS_AWAY = (RedisError, RedisClusterException, OSError)
 """Failures of the counter store, answered 503 (redis-py's cluster errors are not
 ``RedisError``s)."""
+API_PATHS = frozenset({STATS_PATH, AGENT_STATS_PATH, LIVE_PATH, AGENT_LIVE_PATH, CALL_PATH})
+DASHBOARD_FILES = Path(__file__).parent / "dashboard"
+UNAVAILABLE = orjson.dumps({"success": False, "message": "the counter store is unavailable",
+                            "code": "UNAVAILABLE"})
 
 
 def date_parameters(request: web.Request) -> tuple[str | None, str | None]:
@@ -84,9 +101,26 @@ def environment_for(header: str | None, tokens: dict[str, str]) -> str:
     return found
 
 
-async def fetch_stats(store: CounterStore, environment: str, period: Period) -> StatsResponse:
-    return stats_response(await store.read_range(environment, period.start, period.end),
+async def fetch_stats(store: CounterStore, environment: str, period: Period,
+                      callback_agent_id: str | None = None) -> StatsResponse:
+    return stats_response(await read_counters(store, environment, period, callback_agent_id),
                           period)
+
+
+async def read_counters(store: CounterStore, environment: str, period: Period,
+                        callback_agent_id: str | None) -> Stats:
+    if callback_agent_id is not None and not _storable(callback_agent_id):
+        return Stats()  # no such agent can exist: zeros
+    return await store.read_range(environment, period.start, period.end, callback_agent_id)
+
+
+def _storable(text: str) -> bool:
+    """Whether ``text`` can name a key (an id from a path may hold undecodable bytes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json(model: BaseModel, status: int = 200) -> web.Response:
@@ -102,20 +136,68 @@ Clock = Callable[[], datetime]
 
 
 class Reader:
-    """The handlers; holds the settings and the counter store, nothing per request."""
+    """The handlers; holds the settings, the counter store and what the change
+    notifications allow it to remember (:mod:`.changes`), nothing per request."""
 
     def __init__(self, settings: Settings, store: CounterStore, clock: Clock) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
+        self.cache: AnswerCache[Answer] = AnswerCache()
+        self.feed = ChangeFeed(store.redis, settings.tokens.values(), self.cache)
+        self.closing = asyncio.Event()
 
-    async def stats(self, request: web.Request) -> web.Response:
+    def _question(self, request: web.Request) -> tuple[str, str | None, Period]:
+        """Environment (from the token), callback agent (from the path, if any), period."""
         environment = environment_for(request.headers.get("Authorization"),
                                       self.settings.tokens)
-        today = self.clock().astimezone(self.settings.zone).date()
         start, end = date_parameters(request)
-        return _json(await fetch_stats(self.store, environment,
-                                       resolve_period(start, end, today)))
+        return environment, request.match_info.get("agent_id"), self._period(start, end)
+
+    def _period(self, start: str | None, end: str | None) -> Period:
+        return resolve_period(start, end, self.clock().astimezone(self.settings.zone).date())
+
+    async def answer(self, environment: str, agent: str | None, period: Period) -> Answer:
+        async def load() -> Answer:
+            stats = await read_counters(self.store, environment, period, agent)
+            body = stats_response(stats, period).model_dump(mode="json")
+            return Answer(orjson.dumps(body), stats.version)
+        return await self.cache.get(environment, (agent, period.start, period.end), load)
+
+    async def stats(self, request: web.Request) -> web.Response:
+        answer = await self.answer(*self._question(request))
+        return web.Response(body=answer.body, content_type="application/json")
+
+    async def live(self, request: web.Request) -> web.StreamResponse:
+        environment, agent, period = self._question(request)  # errors before streaming
+        defaults = ("start_date" not in request.query, "end_date" not in request.query)
+
+        async def read() -> Answer:
+            asked = period if not any(defaults) else self._period(
+                request.query.get("start_date"), request.query.get("end_date"))
+            return await self.answer(environment, agent, asked)  # today moves at midnight
+
+        response = web.StreamResponse(headers=HEADERS)
+        await response.prepare(request)
+        await LiveStream(response, self.feed, environment, read, REDIS_AWAY, UNAVAILABLE,
+                         self.closing).run(request.headers.get("Last-Event-ID"))
+        return response
+
+    async def callback(self, request: web.Request) -> web.Response:
+        environment = environment_for(request.headers.get("Authorization"),
+                                      self.settings.tokens)
+        if request.query:
+            raise ApiError(400, "INVALID_QUERY", "this endpoint takes no query parameters")
+        call_id = request.match_info["call_id"]
+        record = (await self.store.call_record(environment, call_id)
+                  if _storable(call_id) else None)
+        if not record or "d" not in record or "e" not in record:
+            raise ApiError(404, "NOT_FOUND", "no such callback in this environment (unknown, "
+                           "or its record expired after STREAM_APP_DEDUP_TTL_SECONDS)")
+        return _json(explain(call_id, record))
+
+    async def dashboard(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(DASHBOARD_FILES / "index.html", headers=DASHBOARD_HEADERS)
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -128,11 +210,22 @@ class Reader:
         return web.json_response({"status": "ready"})
 
     async def metrics(self, request: web.Request) -> web.Response:
+        LIVE_STREAMS.set(self.feed.streams())
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(SPEC)
 
+
+DASHBOARD_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                               "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache"}
+
+
+READER = web.AppKey("reader", Reader)
+"""The app's :class:`Reader` (tests and benchmarks look at its cache and feed)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -155,12 +248,15 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         response = _error(503, "UNAVAILABLE", "the counter store is unavailable")
     except Exception as exc:
         # Type and place only: an exception's text may quote request bytes (a token).
-        logger.error("unexpected %s serving %s at %s", type(exc).__name__, STATS_PATH
-                     if request.path == STATS_PATH else "a route", _where(exc))
+        route = request.match_info.route.resource
+        logger.error("unexpected %s serving %s at %s", type(exc).__name__,
+                     route.canonical if route else "a route", _where(exc))
         response = _error(500, "INTERNAL_ERROR", "internal error")
-    if request.path == STATS_PATH:
+    resource = request.match_info.route.resource
+    if resource is not None and resource.canonical in API_PATHS:
         REQUESTS.labels(str(response.status)).inc()
-        LATENCY.observe(time.perf_counter() - started)
+        if resource.canonical not in (LIVE_PATH, AGENT_LIVE_PATH):
+            LATENCY.observe(time.perf_counter() - started)
     return response
 
 
@@ -175,15 +271,31 @@ def create_reader(settings: Settings, store: CounterStore,
     reader = Reader(settings, store, clock)
     app = web.Application(middlewares=[json_errors])
     app.router.add_get(STATS_PATH, reader.stats)
+    app.router.add_get(LIVE_PATH, reader.live)
+    app.router.add_get(AGENT_LIVE_PATH, reader.live)
+    app.router.add_get(AGENT_STATS_PATH, reader.stats)
+    app.router.add_get(CALL_PATH, reader.callback)
+    app.router.add_get(DASHBOARD_PATH, reader.dashboard)
+    app.router.add_static(f"{DASHBOARD_PATH}/static", DASHBOARD_FILES / "static")
     app.router.add_get("/healthz", reader.healthz)
     app.router.add_get("/readyz", reader.readyz)
     app.router.add_get("/metrics", reader.metrics)
     app.router.add_get("/openapi.json", reader.openapi)
 
+    async def follow_changes(_: web.Application) -> None:
+        reader.feed.start()
+
+    async def end_streams(_: web.Application) -> None:
+        reader.closing.set()
+        await reader.feed.stop()  # wakes every stream, which sees ``closing`` and ends
+
     async def close_store(_: web.Application) -> None:
         await store.close()
 
+    app.on_startup.append(follow_changes)
+    app.on_shutdown.append(end_streams)
     app.on_cleanup.append(close_store)
+    app[READER] = reader
     return app
 
 

@@ -1,12 +1,14 @@
-"""The stats endpoint's answers (contract §4): the period rules, the body, the errors.
+"""The reader's paths and answers (contract §4, §4.1): the period rules, the bodies,
+the errors, the explanation of one callback.
 
-Pure: no aiohttp, no Redis. The OpenAPI document is generated from these models.
+Pure: no aiohttp, no Redis. The reader serves these models and the OpenAPI document is
+generated from them; neither imports the other.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
@@ -14,6 +16,11 @@ from pydantic import BaseModel
 from stream_app.core.counters import Stats
 
 STATS_PATH = "/api/v1/callback-agents/stats"
+AGENT_STATS_PATH = "/api/v1/callback-agents/{agent_id}/stats"
+LIVE_PATH = "/api/v1/callback-agents/stats/live"
+AGENT_LIVE_PATH = "/api/v1/callback-agents/{agent_id}/stats/live"
+CALL_PATH = "/api/v1/callbacks/{call_id}"
+DASHBOARD_PATH = "/dashboard"
 MAX_DAYS = 366
 DEFAULT_LOOKBACK_DAYS = 30
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -84,3 +91,56 @@ def stats_response(stats: Stats, period: Period) -> StatsResponse:
         period=period, total_callbacks_received=stats.received,
         callbacks_answered=stats.answered, callbacks_unmatched=stats.unmatched,
         callbacks_by_source_agent=rows))
+
+
+Outcome = Literal["matched", "unmatched", "pending"]
+
+
+class CallExplanation(BaseModel):
+    """Why a callback counted as it did: what the worker stored with its decision."""
+
+    call_id: str
+    day: str
+    """The calendar day (configured zone) all of the call's counters went to."""
+    time: datetime
+    """The call's time: its ``received`` event's, else its earliest event's."""
+    answered: bool
+    callback_agent_id: str | None
+    """The agent of the call's earliest record: the one the call counts for."""
+    decision: Outcome
+    """``pending`` until the worker decided it (grace period not yet over)."""
+    source_agent_id: str | None
+    source_call_id: str | None
+    """The outbound call that earned the callback (``matched`` only)."""
+    late: bool | None
+    """Decided while far behind the newest callback (beyond the allowed lateness)."""
+    cutoff: datetime | None
+    """Records with a timestamp up to here took part in the decision."""
+
+
+class CallResponse(BaseModel):
+    success: Literal[True] = True
+    data: CallExplanation
+
+
+def _instant(value: str | None) -> datetime | None:
+    return None if not value else datetime.fromtimestamp(float(value), UTC)
+
+
+def explain(call_id: str, record: dict[str, str]) -> CallResponse:
+    """The explanation of a stored call record (fields: ``core/redis_scripts.py``). A
+    record written before the decision kept its cutoff has ``cutoff`` and ``late`` null."""
+    stored = record.get("o")
+    outcome: Outcome = "matched" if stored == "matched" else \
+        "unmatched" if stored == "unmatched" else "pending"
+    decided = outcome != "pending"
+    return CallResponse(data=CallExplanation(
+        call_id=call_id, day=record["d"],
+        time=datetime.fromtimestamp(float(record.get("r") or record["e"]), UTC),
+        answered=record.get("a") == "1",
+        callback_agent_id=record.get("g") or record.get("oa") or None,
+        decision=outcome,
+        source_agent_id=(record.get("s") or None) if decided else None,
+        source_call_id=(record.get("sc") or None) if decided else None,
+        late=(record["lt"] == "1") if decided and "lt" in record else None,
+        cutoff=_instant(record.get("cu")) if decided else None))

@@ -31,14 +31,17 @@ from stream_app.core.matching import ConfigVersion, Decision
 from stream_app.core.outages import through_outages
 from stream_app.core.redis_client import AnyRedis, ReplicasBehind, ScriptCall, Scripts, connect
 from stream_app.core.redis_layout import (
+    agent_prefix,
     call_key,
     config_key,
+    env_tag,
     month_of,
     names_keys,
     period_keys,
+    prefix_range_keys,
     range_keys,
-    stats_key,
     stats_prefix,
+    version_key,
 )
 from stream_app.core.redis_scripts import (
     ADD_CONFIG_VERSION,
@@ -81,6 +84,15 @@ class InboundWrite(NamedTuple):
     t: float
     day: str
     event_id: str
+    ts: float | None = None
+    """The record's timestamp (default: ``t``): with ``event_id`` it orders the call's
+    records, and the earliest names the call's callback agent."""
+    callback_agent_id: str = ""
+    """Empty: the call is counted for its environment only."""
+
+    def agent_prefix(self) -> str:
+        return agent_prefix(self.environment_id, self.callback_agent_id) \
+            if self.callback_agent_id else ""
 
 
 class InboundResult(NamedTuple):
@@ -104,6 +116,9 @@ class ClassifyWrite(NamedTuple):
     decision: Decision
     day: str
     callback_agent_id: str
+    cutoff: float = 0.0
+    """The record timestamp up to which records took part (kept for ``explain``)."""
+    late: bool = False
 
 
 class ClassifyResult(NamedTuple):
@@ -141,6 +156,8 @@ class Stats:
     unmatched: int = 0
     by_source: dict[str, int] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
+    version: int = 0
+    """The environment's change count when read (see ``redis_layout.version_key``)."""
 
     def sorted_sources(self) -> list[tuple[str, str | None, int]]:
         """(agent, name, count), count descending then agent ascending, zeros left out."""
@@ -185,8 +202,10 @@ class CounterStore:
     async def record_inbound(self, writes: Sequence[InboundWrite]) -> list[InboundResult]:
         batch = _Batch(RECORD_INBOUND, [self.ttl])
         for w in writes:
-            batch.add(w.environment_id, w.call_id, [w.day],
-                      [w.kind, repr(w.t), w.day, w.event_id])
+            gp = w.agent_prefix()
+            batch.add(w.environment_id, w.call_id, [gp], [w.day],
+                      [w.kind, repr(w.t), w.day, w.event_id,
+                       repr(w.t if w.ts is None else w.ts), w.callback_agent_id, gp])
         return [InboundResult(day, float(t), outcome != "", bool(mine), od or None, oa or None,
                               bool(newly))
                 for day, t, outcome, mine, od, oa, newly in await self._run(batch)]
@@ -194,9 +213,12 @@ class CounterStore:
     async def classify(self, writes: Sequence[ClassifyWrite]) -> list[ClassifyResult | None]:
         batch = _Batch(CLASSIFY, [])
         for w in writes:
-            batch.add(w.environment_id, w.call_id, [w.day],
+            gp = agent_prefix(w.environment_id, w.callback_agent_id) \
+                if w.callback_agent_id else ""
+            batch.add(w.environment_id, w.call_id, [gp], [w.day],
                       [w.decision.outcome, w.decision.source_agent_id or "",
-                       w.decision.source_call_id or "", w.day, w.callback_agent_id])
+                       w.decision.source_call_id or "", w.day, w.callback_agent_id,
+                       repr(w.cutoff), "1" if w.late else "0"])
         return [None if not r else
                 ClassifyResult(r[0], Decision(r[2] or None, r[3] or None), bool(r[4]),
                                bool(r[5]), r[6])
@@ -205,8 +227,8 @@ class CounterStore:
     async def _run(self, batch: _Batch) -> list[Any]:
         """Run a ``BATCHED`` script over ``batch``: a call per environment and
         SCRIPT_CHUNK writes, in one pipelined round trip; a chunk answering "need" is
-        sent again with the days it named (rare: a call whose counters sit on another
-        day than its new event's). The results in the order of the writes."""
+        sent again with the keys it named (rare: a call whose counters sit on another
+        day or agent than its new event's). The results in the order of the writes."""
         results: list[Any] = [None] * batch.size
         chunks = batch.chunks()
         for _ in range(NEED_ROUNDS):
@@ -227,8 +249,10 @@ class CounterStore:
                            f"{NEED_ROUNDS} rounds")
 
     async def set_names(self, writes: Iterable[NameWrite]) -> None:
-        await self.scripts.run([ScriptCall(SET_NAME, names_keys(w.environment_id),
-                                           [w.agent_id, repr(w.t), w.name]) for w in writes])
+        await self.scripts.run([ScriptCall(SET_NAME, [*names_keys(w.environment_id),
+                                                      version_key(w.environment_id)],
+                                           [w.agent_id, repr(w.t), w.name,
+                                            env_tag(w.environment_id)]) for w in writes])
 
     async def add_config_versions(self, writes: Iterable[ConfigWrite]) -> None:
         calls = []
@@ -256,16 +280,34 @@ class CounterStore:
         trip with a reply of a few fields (``SUM_DAYS``), whatever the period's length."""
         return await self._sum(environment_id, period_keys(environment_id, days))
 
-    async def read_range(self, environment_id: str, start: date, end: date) -> Stats:
-        """:meth:`read_stats` for ``start``..``end`` inclusive."""
-        return await self._sum(environment_id, range_keys(environment_id, start, end))
+    async def read_range(self, environment_id: str, start: date, end: date,
+                         callback_agent_id: str | None = None) -> Stats:
+        """:meth:`read_stats` for ``start``..``end`` inclusive; only the calls routed to
+        ``callback_agent_id`` if given (an agent never seen: zeros)."""
+        if callback_agent_id is None:
+            return await self._sum(environment_id, range_keys(environment_id, start, end))
+        prefix = agent_prefix(environment_id, callback_agent_id)
+        return await self._sum(environment_id, prefix_range_keys(prefix, start, end))
 
     async def _sum(self, environment_id: str, keys: Sequence[str]) -> Stats:
-        sums, names = await self._sum_days(keys=[*keys, names_keys(environment_id)[0]])
-        stats = Stats(names=dict(zip(names[::2], names[1::2], strict=True)))
+        sums, names, version = await self._sum_days(
+            keys=[*keys, names_keys(environment_id)[0], version_key(environment_id)])
+        stats = Stats(names=dict(zip(names[::2], names[1::2], strict=True)),
+                      version=int(version))
         for name, value in zip(sums[::2], sums[1::2], strict=True):
             _add(stats, name, int(value))
         return stats
+
+    async def call_record(self, environment_id: str, call_id: str) -> dict[str, str] | None:
+        """The stored record of one call (None: unknown or expired), for ``explain``."""
+        raw = await self.redis.hgetall(call_key(environment_id, call_id))
+        if not raw:
+            return None
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass
@@ -278,21 +320,29 @@ class _Chunk:
 @dataclass
 class _Batch:
     """The writes of one batched script, grouped per environment, with the counter
-    days each environment's calls are expected to touch."""
+    hashes each environment's calls are expected to touch."""
 
     script: str
     extra_args: list[str]
     size: int = 0
     writes: dict[str, list[tuple[int, str, list[str]]]] = field(default_factory=dict)
-    days: dict[str, set[str]] = field(default_factory=dict)
+    keys: dict[str, set[str]] = field(default_factory=dict)
 
-    def add(self, environment_id: str, call_id: str, days: list[str], args: list[str]) -> None:
+    def add(self, environment_id: str, call_id: str, agent_prefixes: list[str],
+            days: list[str], args: list[str]) -> None:
+        """A write of ``call_id`` expected to count on ``days`` for the environment and
+        the callback agents of ``agent_prefixes`` (empty prefix: none)."""
         self.writes.setdefault(environment_id, []).append((self.size, call_id, args))
-        self.days.setdefault(environment_id, set()).update(days)
+        prefixes = [stats_prefix(environment_id), *filter(None, agent_prefixes)]
+        self.keys.setdefault(environment_id, set()).update(
+            f"{p}{d}" for p in prefixes for day in days for d in (day, month_of(day)))
         self.size += 1
 
-    def need(self, environment_id: str, days: list[str]) -> None:
-        self.days[environment_id].update(days)
+    def need(self, environment_id: str, keys: list[str]) -> None:
+        tag = env_tag(environment_id)
+        if not all(k.startswith(tag) for k in keys):  # a script bug, never a guess
+            raise RuntimeError(f"a script asked for keys outside environment {tag}")
+        self.keys[environment_id].update(keys)
 
     def chunks(self) -> list[_Chunk]:
         return [_Chunk(env, [p for p, _, _ in writes[i:i + SCRIPT_CHUNK]])
@@ -301,7 +351,7 @@ class _Batch:
 
     def call(self, chunk: _Chunk) -> ScriptCall:
         """KEYS: the chunk's call records (each write names its own by index), then the
-        day and month hashes of the environment's days."""
+        counter hashes expected, then the environment's version key."""
         env = chunk.environment_id
         by_position = {p: (call_id, args) for p, call_id, args in self.writes[env]}
         calls: dict[str, int] = {}
@@ -310,12 +360,8 @@ class _Batch:
             call_id, args = by_position[p]
             index = calls.setdefault(call_key(env, call_id), len(calls) + 1)
             encoded.append([str(index), *args])
-        days = sorted(self.days[env])
-        stats = sorted({stats_key(env, d) for d in days} |
-                       {stats_key(env, month_of(d)) for d in days})
-        return ScriptCall(self.script, [*calls, *stats],
-                          [orjson.dumps(encoded).decode(), stats_prefix(env),
-                           *self.extra_args])
+        return ScriptCall(self.script, [*calls, *sorted(self.keys[env]), version_key(env)],
+                          [orjson.dumps(encoded).decode(), env_tag(env), *self.extra_args])
 
 
 def _add(stats: Stats, field_name: str, value: int) -> None:

@@ -214,7 +214,7 @@ class Join:
         """Count each event in Redis at once; park the calls not decided yet."""
         zone = self.settings.zone
         writes = [InboundWrite(r.environment_id, r.call_id, r.type, r.t, day_bucket(r.t, zone),
-                               r.event_id) for _, _, r in inbound]
+                               r.event_id, r.ts, r.callback_agent_id) for _, _, r in inbound]
         results = await retried(self.store.record_inbound, writes)
         touched: dict[bytes, dict[str, PendingCall]] = {}
         partitions: dict[bytes, int] = {}
@@ -297,10 +297,10 @@ class Join:
             sources = sources_at(versions[(p.environment_id, p.first.callback_agent_id)], cutoff)
             decision = decide(t, cutoff, sources, self._history(key),
                               self.window)
+            late.append(t < self.newest_callback.get(p.partition, t) - self.lateness)
             writes.append(ClassifyWrite(p.environment_id, p.call_id, decision,
                                         day_bucket(t, self.settings.zone),
-                                        p.first.callback_agent_id))
-            late.append(t < self.newest_callback.get(p.partition, t) - self.lateness)
+                                        p.first.callback_agent_id, cutoff, late[-1]))
         results = await retried(self.store.classify, writes)
         for (_, p), result, is_late in zip(due, results, late, strict=True):
             if result is not None:

@@ -6,7 +6,15 @@ Layout (``{e}`` is the environment id prefixed with its length, so ids containin
 - ``cbs:{e}:stats:{day}``   hash: ``received``, ``answered``, ``unmatched``, ``src:{agent}``
 - ``cbs:{e}:stats:{month}`` the same hash rolled up per month (``YYYY-MM``), kept by the
   same scripts, so a long period costs a few keys (:func:`period_keys`)
-- ``cbs:{e}:call:{call}``   hash: the call's once-per-call record (TTL ``dedup_ttl``)
+- ``cbs:{e}:agent:{a}:{day}`` and ``…:{month}``: the same counters of the calls routed
+  to callback agent ``a`` (``{a}`` length-prefixed like ``{e}``; a call's callback agent
+  is that of its earliest record), kept by the same scripts
+- ``cbs:{e}:call:{call}``   hash: the call's once-per-call record (TTL ``dedup_ttl``);
+  besides the counting fields it keeps what ``GET /api/v1/callbacks/{id}`` explains
+- ``cbs:{e}:version``       integer: bumped by every script call that changed a counter
+  or a name of the environment, and published (``SPUBLISH``) on the shard channel
+  ``cbs:{e}:changed`` in the same atomic call, so readers drop cached answers and push
+  live ones (the channel hashes to the environment's slot like its keys)
 - ``cbs:{e}:names``         hash: agent -> name; ``cbs:{e}:names_at`` agent -> its time
 - ``cbs:{e}:config:{agent}`` sorted set: role versions ``{u, s, n}`` scored by record
   timestamp (a decision uses the newest ``u`` among those at most its cutoff)
@@ -48,6 +56,20 @@ def stats_prefix(environment_id: str) -> str:
     return f"{env_tag(environment_id)}stats:"
 
 
+def agent_prefix(environment_id: str, agent_id: str) -> str:
+    """The start of callback agent ``agent_id``'s counter hashes (``…{day}``)."""
+    return f"{env_tag(environment_id)}agent:{len(agent_id)}:{agent_id}:"
+
+
+def version_key(environment_id: str) -> str:
+    return f"{env_tag(environment_id)}version"
+
+
+def changes_channel(environment_id: str) -> str:
+    """The shard channel the write scripts announce the environment's changes on."""
+    return f"{env_tag(environment_id)}changed"
+
+
 def call_key(environment_id: str, call_id: str) -> str:
     return f"{env_tag(environment_id)}call:{call_id}"
 
@@ -74,19 +96,25 @@ def period_keys(environment_id: str, days: Sequence[str]) -> list[str]:
     return keys
 
 
-@functools.lru_cache(maxsize=4096)
 def range_keys(environment_id: str, start: date, end: date) -> tuple[str, ...]:
     """:func:`period_keys` for the days ``start``..``end`` (inclusive), without listing
-    every day: what the reader asks for. Cached: dashboards ask the same few ranges
+    every day: what the reader asks for."""
+    return prefix_range_keys(stats_prefix(environment_id), start, end)
+
+
+@functools.lru_cache(maxsize=4096)
+def prefix_range_keys(prefix: str, start: date, end: date) -> tuple[str, ...]:
+    """The day and month hashes under ``prefix`` (the environment's or one callback
+    agent's) summing to ``start``..``end``. Cached: dashboards ask the same few ranges
     again and again (it was a tenth of the reader's time per request)."""
     keys: list[str] = []
     day = start
     while day <= end:
         last = day.replace(day=calendar.monthrange(day.year, day.month)[1])
         if day.day == 1 and last <= end:
-            keys.append(stats_key(environment_id, day.isoformat()[:7]))
+            keys.append(f"{prefix}{day.isoformat()[:7]}")
         else:
-            keys.extend(stats_key(environment_id, (day + timedelta(days=i)).isoformat())
+            keys.extend(f"{prefix}{(day + timedelta(days=i)).isoformat()}"
                         for i in range((min(last, end) - day).days + 1))
         if last >= end:  # also the calendar's last day: date.max + 1 day overflows
             break

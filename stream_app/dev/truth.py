@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from stream_app.core.counters import Stats
@@ -26,30 +26,65 @@ Stamped = tuple[T, float]
 """An event and the Kafka timestamp of its record."""
 
 
-def expected(outbound: Iterable[Stamped[OutboundCall]],
+class CallTruth(NamedTuple):
+    """One callback as the contract decides it (what ``GET /api/v1/callbacks/{id}``
+    explains)."""
+
+    environment_id: str
+    call_id: str
+    day: str
+    t: float
+    answered: bool
+    callback_agent_id: str
+    """Of the call's earliest record (record timestamp, then event id)."""
+    source_agent_id: str | None
+    """None: unmatched."""
+    source_call_id: str | None
+
+
+def per_call(outbound: Iterable[Stamped[OutboundCall]],
              inbound: Iterable[Stamped[InboundCallback]],
              configs: Iterable[Stamped[CallbackAgentConfig]], window: float, zone: ZoneInfo,
-             grace: float = math.inf
-             ) -> tuple[dict[tuple[str, str], Stats], dict[tuple[str, str], str]]:
-    """((environment, day) -> counters, (environment, agent) -> name), from all records."""
+             grace: float = math.inf) -> list[CallTruth]:
+    """Every callback and its decision, from all records at once."""
     outbound, configs = list(outbound), list(configs)
-    days: dict[tuple[str, str], Stats] = defaultdict(Stats)
-    for (env, _call), events in _calls(inbound).items():
+    out = []
+    for (env, call), events in _calls(inbound).items():
         events.sort(key=lambda e: (e[1], e[0].event_id))
         first, first_ts = events[0]
         cutoff = first_ts + grace
-        truth = days[(env, day_bucket(_call_time([e for e, _ in events]), zone))]
-        truth.received += 1
-        truth.answered += any(e.type == "answered" for e, _ in events)
         t = _call_time([e for e, ts in events if ts <= cutoff])
         allowed = _sources(configs, env, first.callback_agent_id, cutoff)
         candidates = [(epoch(o.occurred_at), o.call_id, o.agent_id) for o, ts in outbound
                       if o.environment_id == env and o.contact_phone == first.contact_phone
                       and ts <= cutoff and t - window <= epoch(o.occurred_at) <= t
                       and (allowed is None or o.agent_id in allowed)]
-        if candidates:
-            agent = max(candidates)[2]
-            truth.by_source[agent] = truth.by_source.get(agent, 0) + 1
+        best = max(candidates) if candidates else None
+        out.append(CallTruth(env, call, day_bucket(_call_time([e for e, _ in events]), zone),
+                             _call_time([e for e, _ in events]),
+                             any(e.type == "answered" for e, _ in events),
+                             first.callback_agent_id, best[2] if best else None,
+                             best[1] if best else None))
+    return out
+
+
+def expected(outbound: Iterable[Stamped[OutboundCall]],
+             inbound: Iterable[Stamped[InboundCallback]],
+             configs: Iterable[Stamped[CallbackAgentConfig]], window: float, zone: ZoneInfo,
+             grace: float = math.inf, callback_agent_id: str | None = None
+             ) -> tuple[dict[tuple[str, str], Stats], dict[tuple[str, str], str]]:
+    """((environment, day) -> counters, (environment, agent) -> name), from all records;
+    only the calls routed to ``callback_agent_id`` if given."""
+    outbound = list(outbound)
+    days: dict[tuple[str, str], Stats] = defaultdict(Stats)
+    for c in per_call(outbound, inbound, configs, window, zone, grace):
+        if callback_agent_id is not None and c.callback_agent_id != callback_agent_id:
+            continue
+        truth = days[(c.environment_id, c.day)]
+        truth.received += 1
+        truth.answered += c.answered
+        if c.source_agent_id is not None:
+            truth.by_source[c.source_agent_id] = truth.by_source.get(c.source_agent_id, 0) + 1
         else:
             truth.unmatched += 1
     return dict(days), _latest_names(o for o, _ in outbound)

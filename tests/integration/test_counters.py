@@ -22,6 +22,7 @@ from stream_app.core.counters import (
     stats_prefix,
 )
 from stream_app.core.matching import UNMATCHED, Decision, day_bucket
+from stream_app.core.redis_layout import agent_prefix, env_tag
 from tests.conftest import Endpoints
 from tests.oracles import CallRecord
 
@@ -30,6 +31,8 @@ pytestmark = pytest.mark.integration
 ZONE = ZoneInfo("America/Sao_Paulo")
 MIDNIGHTS = [1715396400.0,  # 2024-05-11T00:00:00-03:00, within a month
              1717210800.0]  # 2024-06-01T00:00:00-03:00, a month boundary
+AGENTS = ("cb-a", "cb-b")
+"""An event's callback agent is ``AGENTS[event number % 2]`` (one per event id)."""
 events = st.lists(st.tuples(st.sampled_from(["received", "answered"]),
                             st.integers(-300, 300).map(float),
                             st.integers(0, 3)), min_size=1, max_size=8)
@@ -58,32 +61,43 @@ async def _check(endpoints: Endpoints, sequence, decide_after: int, decision: De
             if i == decide_after:
                 await store.classify([ClassifyWrite(env, call, decision, "2024-01-01", "cb")])
                 record = record.classified(decision) if record else None
-            write = InboundWrite(env, call, kind, t, day_bucket(t, ZONE), f"ev-{event_no}")
+            write = InboundWrite(env, call, kind, t, day_bucket(t, ZONE), f"ev-{event_no}",
+                                 t, AGENTS[event_no % 2])
             results = await store.record_inbound([write, write])  # every event twice
             newly += sum(r.newly_answered for r in results)
             record = record.seen(kind, t) if record else CallRecord.first(kind, t)
         days = [day_bucket(midnight - 400, ZONE), day_bucket(midnight + 400, ZONE)]
         months = [_whole_month(day) for day in days]
         assert period_keys(env, months[0])[0].endswith(days[0][:7]), "read from the roll-up"
+        # The call's callback agent: that of its earliest record (timestamp, event id).
+        _, first_no = min((t, f"ev-{n}") for _, t, n in sequence)
+        routed = AGENTS[int(first_no[3:]) % 2]
         for day, month in zip(days, months, strict=True):
-            await _agrees(store, env, [day], day == day_bucket(record.time.t, ZONE), record)
+            mine, in_month = day == day_bucket(record.time.t, ZONE), \
+                day_bucket(record.time.t, ZONE) in month
+            await _agrees(store, env, [day], mine, record)
+            for agent in AGENTS:
+                await _agrees(store, env, [day], mine and agent == routed, record, agent)
+                await _agrees(store, env, month, in_month and agent == routed, record, agent)
             await _agrees(store, env, month, day_bucket(record.time.t, ZONE) in month, record)
-        await _same_keys_as_a_replay(store, env, day_bucket(record.time.t, ZONE))
+        await _same_keys_as_a_replay(store, env, day_bucket(record.time.t, ZONE), routed)
         assert newly == int(record.answered), "a call is newly answered exactly once"
     finally:
         await store.close()
 
 
-async def _same_keys_as_a_replay(store: CounterStore, env: str, day: str) -> None:
-    """A replay counts the call straight on its final day: a hash a day move emptied is
-    gone, and no field is left at zero, so both runs leave the same keys and fields."""
-    prefix = stats_prefix(env)
-    keys = {k.decode() if isinstance(k, bytes) else k
-            async for k in store.redis.scan_iter(match=f"{prefix}*")}
-    assert keys == {prefix + day, prefix + day[:7]}
-    for key in keys:
-        values = await store.redis.hvals(key)
-        assert values and all(int(v) != 0 for v in values), (key, values)
+async def _same_keys_as_a_replay(store: CounterStore, env: str, day: str, agent: str) -> None:
+    """A replay counts the call straight on its final day and agent: a hash a move
+    emptied is gone, and no field is left at zero, so both runs leave the same keys and
+    fields."""
+    for prefix in (stats_prefix(env), f"{env_tag(env)}agent:"):
+        keys = {k.decode() if isinstance(k, bytes) else k
+                async for k in store.redis.scan_iter(match=f"{prefix}*", count=100_000)}
+        start = prefix if prefix.endswith("stats:") else agent_prefix(env, agent)
+        assert keys == {start + day, start + day[:7]}
+        for key in keys:
+            values = await store.redis.hvals(key)
+            assert values and all(int(v) != 0 for v in values), (key, values)
 
 
 def _whole_month(day: str) -> list[str]:
@@ -93,9 +107,14 @@ def _whole_month(day: str) -> list[str]:
 
 
 async def _agrees(store: CounterStore, env: str, days: list[str], mine: bool,
-                  record: CallRecord) -> None:
-    """The counters over ``days`` say exactly what the call record says (if it is in)."""
-    stats = await store.read_stats(env, days)
+                  record: CallRecord, agent: str | None = None) -> None:
+    """The counters over ``days`` say exactly what the call record says (if it is in);
+    those of callback agent ``agent`` if given."""
+    if agent is None:
+        stats = await store.read_stats(env, days)
+    else:
+        stats = await store.read_range(env, date.fromisoformat(min(days)),
+                                       date.fromisoformat(max(days)), agent)
     assert stats.received == int(mine)
     assert stats.answered == int(mine and record.answered)
     decided = record.decision
@@ -138,9 +157,9 @@ async def _long_batch(endpoints: Endpoints) -> None:
 async def test_a_script_asks_for_the_keys_of_a_call_s_stored_day(endpoints: Endpoints) -> None:
     """Every key a script touches is declared (Redis Cluster's rule): a call whose
     counters sit on another day than the new event's makes the script answer "need"
-    without writing; the store sends it again with that day's keys."""
+    (the keys it lacks) without writing; the store sends it again with them."""
     from stream_app.core.redis_client import ScriptCall
-    from stream_app.core.redis_layout import call_key, stats_key
+    from stream_app.core.redis_layout import call_key, env_tag, stats_key, version_key
     from stream_app.core.redis_scripts import RECORD_INBOUND
 
     env = f"env-{uuid.uuid4().hex[:10]}"
@@ -151,12 +170,14 @@ async def test_a_script_asks_for_the_keys_of_a_call_s_stored_day(endpoints: Endp
                                                  day_bucket(june_1, ZONE), "e1")])
         day = day_bucket(may_31, ZONE)
         own_day_only = ScriptCall(RECORD_INBOUND, [call_key(env, "c"), stats_key(env, day),
-                                                   stats_key(env, day[:7])],
-                                  [orjson.dumps([["1", "received", repr(may_31), day, "e0"]]
-                                               ).decode(),
-                                   stats_prefix(env), "3600"])
+                                                   stats_key(env, day[:7]), version_key(env)],
+                                  [orjson.dumps([["1", "received", repr(may_31), day, "e0",
+                                                  repr(may_31), "", ""]]).decode(),
+                                   env_tag(env), "3600"])
         [reply] = await store.scripts.run([own_day_only])
-        assert orjson.loads(reply) == {"need": ["2024-06-01"]}
+        assert orjson.loads(reply) == {"need": [stats_key(env, "2024-06-01"),
+                                                stats_key(env, "2024-06")]}
+        assert (await store.read_stats(env, [day])).version == 1, "nothing written"
         [moved] = await store.record_inbound([InboundWrite(env, "c", "received", may_31, day,
                                                            "e0")])
         assert moved.day == day == "2024-05-31"
