@@ -1,4 +1,4 @@
-"""The ``stream-app`` command: worker, reader, stats, simulate, services, demo."""
+"""The ``stream-app`` command: worker, reader, stats, explain, simulate, services, demo."""
 
 from __future__ import annotations
 
@@ -43,8 +43,16 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--environment", required=True)
     stats.add_argument("--start", help="YYYY-MM-DD (default: today - 30 days)")
     stats.add_argument("--end", help="YYYY-MM-DD (default: today)")
+    stats.add_argument("--callback-agent", default=None,
+                       help="only the calls routed to this callback agent")
     stats.add_argument("--json", action="store_true", help="print the HTTP body instead")
     stats.set_defaults(run=_stats)
+
+    why = commands.add_parser("explain", help="why one callback counted as it did")
+    why.add_argument("call_id")
+    why.add_argument("--environment", required=True)
+    why.add_argument("--json", action="store_true", help="print the HTTP body instead")
+    why.set_defaults(run=_explain)
 
     sim = commands.add_parser("simulate", help="produce realistic traffic to Kafka")
     sim.add_argument("--seed", type=int, default=7)
@@ -129,13 +137,27 @@ def _stats(args: argparse.Namespace) -> None:
 
     settings = load_settings()
     try:
-        response = asyncio.run(read_stats(settings, args.environment, args.start, args.end))
+        response = asyncio.run(read_stats(settings, args.environment, args.start, args.end,
+                                          args.callback_agent))
     except ApiError as exc:
         sys.exit(f"error: {exc.code}: {exc.message}")
     if args.json:
         print(orjson.dumps(response.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode())
     else:
-        print_stats(args.environment, response)
+        print_stats(args.environment, response, callback_agent_id=args.callback_agent)
+
+
+def _explain(args: argparse.Namespace) -> None:
+    from stream_app.report import print_call, read_call
+
+    response = asyncio.run(read_call(load_settings(), args.environment, args.call_id))
+    if response is None:
+        sys.exit(f"error: NOT_FOUND: no callback {args.call_id!r} in {args.environment} "
+                 "(unknown, or its record expired after STREAM_APP_DEDUP_TTL_SECONDS)")
+    if args.json:
+        print(orjson.dumps(response.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print_call(response)
 
 
 def _simulate(args: argparse.Namespace) -> None:

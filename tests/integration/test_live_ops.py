@@ -27,6 +27,7 @@ from stream_app.core.counters import CounterStore, InboundWrite
 from stream_app.core.redis_layout import call_key
 from tests.conftest import Endpoints
 from tests.integration.http import DAY, PHONES, http_client
+from tests.integration.test_cli import run
 from tests.support import (
     WorkerProcess,
     calls_from_topics,
@@ -300,3 +301,23 @@ def test_openapi_documents_every_new_endpoint() -> None:
         assert "get" in paths[path], path
     assert "text/event-stream" in paths[LIVE_PATH]["get"]["responses"]["200"]["content"]
     assert "CallResponse" in SPEC["components"]["schemas"]
+
+
+async def test_the_cli_prints_what_the_endpoints_answer(calls, client, endpoints, envs) -> None:
+    env = {"STREAM_APP_REDIS_URL": endpoints.redis_url, **{
+        f"STREAM_APP_{k}": v for k, v in endpoints.worker_settings().items()}}
+    result = run("stats", "--environment", envs["a"], "--start", DAY, "--end", DAY,
+                 "--callback-agent", "cb-2", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    http = await client.get("/api/v1/callback-agents/cb-2/stats",
+                            params={"start_date": DAY, "end_date": DAY}, headers=A)
+    assert orjson.loads(result.stdout) == await http.json()
+
+    result = run("explain", calls["two-agents"], "--environment", envs["a"], "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    http = await client.get(f"/api/v1/callbacks/{calls['two-agents']}", headers=A)
+    assert orjson.loads(result.stdout) == await http.json()
+    table = run("explain", calls["two-agents"], "--environment", envs["a"], env=env)
+    assert "cb-2" in table.stdout and "matched" in table.stdout
+    missing = run("explain", "no-such-call", "--environment", envs["a"], env=env)
+    assert missing.returncode != 0 and "NOT_FOUND" in missing.stderr

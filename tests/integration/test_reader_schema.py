@@ -25,7 +25,8 @@ from tests.support import REPO, free_port
 pytestmark = pytest.mark.integration
 
 TOKEN = "schema-token-1"
-schema = schemathesis.openapi.from_dict(SPEC)
+schema = schemathesis.openapi.from_dict(SPEC).exclude(path_regex=r"/live$")
+"""The live streams never end, so they are tested in ``test_live_ops.py`` instead."""
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,8 @@ def date_rules(ctx: Any, response: Any, case: Any) -> bool | None:
     """The rules across the two dates and today (in prose in the document): with a good
     token and real dates the answer is 200 exactly when start <= end and the period
     covers at most 366 days, else the 400 code that names the broken rule."""
+    if not case.operation.path.endswith("/stats"):
+        return None
     query = case.query or {}
     auth = (case.headers or {}).get("Authorization")
     if response.status_code == 401 or auth not in (None, f"Bearer {TOKEN}"):
