@@ -23,7 +23,8 @@ def test_the_bench_prints_every_figure(endpoints: Endpoints, tmp_path: Path) -> 
         [sys.executable, "-m", "stream_app", "bench", "--events", "2000", "--contacts", "300",
          "--environments", "2", "--reader-clients", "2", "--reader-seconds", "1",
          "--probes", "3", "--background-rate", "100", "--failover-contacts", "500",
-         "--failover-session-timeout", "6", "--json", str(out)],
+         "--failover-session-timeout", "6", "--live-streams", "5", "--live-seconds", "1",
+         "--json", str(out)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     figures = json.loads(out.read_text())
@@ -33,6 +34,9 @@ def test_the_bench_prints_every_figure(endpoints: Endpoints, tmp_path: Path) -> 
         assert 0 < figures[consumer]["events"] <= figures["events"], consumer
     assert figures["worker"]["cpu_ratio_to_bare_faust"] > 0
     assert figures["reader"]["requests"] > 0 and figures["reader"]["p99_ms"] > 0
+    assert figures["reader_uncached"]["requests"] > 0
+    assert figures["live"]["streams"] == 5 and figures["live"]["p99_ms"] >= 0
+    assert figures["live"]["pushes_per_stream_per_second"] > 0, "changes were pushed"
     assert figures["end_to_end"]["probes"] == 3
     assert figures["end_to_end"]["not_visible_in_10s"] == 0
     assert figures["end_to_end"]["max_ms"] >= figures["end_to_end"]["p99_ms"] > 0

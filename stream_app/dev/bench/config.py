@@ -25,6 +25,9 @@ class BenchConfig:
     SIGKILLed and the survivor timed until it counts on every partition again, without
     and with a standby replica (``make bench``: 1M)."""
     failover_session_timeout: float = 10.0
+    live_streams: int = 1000
+    """Open SSE streams on the reader while counters change at ``background_rate``."""
+    live_seconds: float = 10.0
 
 
 @dataclass
@@ -40,6 +43,9 @@ class Figures:
     worker: dict[str, float] = field(default_factory=dict)
     end_to_end: dict[str, float] = field(default_factory=dict)
     reader: dict[str, float] = field(default_factory=dict)
+    reader_uncached: dict[str, float] = field(default_factory=dict)
+    """The same load cycling through 2,000 ranges: more than the answer cache keeps."""
+    live: dict[str, float] = field(default_factory=dict)
     restart: dict[str, float] = field(default_factory=dict)
     scale_out: dict[str, Any] = field(default_factory=dict)
     state: dict[str, float] = field(default_factory=dict)

@@ -30,18 +30,21 @@ async def populate_year(store: CounterStore, env: str, calls_per_day: int = 20) 
 
 
 async def reader_load(base_url: str, token: str, clients: int, seconds: float,
-                      progress: Progress) -> dict[str, float]:
+                      progress: Progress, distinct: int = 1) -> dict[str, float]:
     """``clients`` keep-alive connections, each sending the next request as soon as the
-    last answer is read, for ``seconds``.
+    last answer is read, for ``seconds``. ``distinct`` > 1 cycles through that many
+    366-day ranges (each starting a day later): more questions than the reader's answer
+    cache keeps, so nearly every request reads Redis (the uncached cost).
 
     Each client is a bare HTTP/1.1 exchange on asyncio streams: a general-purpose client
     (aiohttp's) spends about as much CPU per request as the reader, so on a two-core
     machine the figure would mostly measure the load generator."""
-    parts = urlsplit(f"{base_url}?start_date={READER_START}"
-                     f"&end_date={READER_START + timedelta(days=365)}")
+    parts = urlsplit(base_url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    request = (f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-               f"Authorization: Bearer {token}\r\n\r\n").encode()
+    requests = [(f"GET {parts.path}?start_date={READER_START + timedelta(days=i)}"
+                 f"&end_date={READER_START + timedelta(days=365 + i)} HTTP/1.1\r\n"
+                 f"Host: {host}:{port}\r\nAuthorization: Bearer {token}\r\n\r\n").encode()
+                for i in range(distinct)]
     samples: list[float] = []
     deadline = time.monotonic() + seconds
 
@@ -50,7 +53,7 @@ async def reader_load(base_url: str, token: str, clients: int, seconds: float,
         try:
             while time.monotonic() < deadline:
                 began = time.perf_counter()
-                writer.write(request)
+                writer.write(requests[len(samples) % distinct])
                 head = await reader.readuntil(b"\r\n\r\n")
                 length = _CONTENT_LENGTH.search(head)
                 await reader.readexactly(int(length.group(1)) if length else 0)

@@ -63,6 +63,20 @@ def report(f: Figures) -> str:
         lines.append(f"reader, 366-day range, {f.reader['clients']:.0f} clients: "
                      f"{f.reader['requests_per_second']:,.0f} req/s, p50 "
                      f"{f.reader['p50_ms']:.1f} ms, p99 {f.reader['p99_ms']:.1f} ms")
+    if f.reader_uncached:
+        u = f.reader_uncached
+        lines.append(f"reader, 2,000 different 366-day ranges (uncached): "
+                     f"{u['requests_per_second']:,.0f} req/s, p50 {u['p50_ms']:.1f} ms, "
+                     f"p99 {u['p99_ms']:.1f} ms")
+    if f.live:
+        v = f.live
+        lines.append(f"live streams: {v['streams']:,.0f} open while counters change at "
+                     f"{v['rate']:,.0f} events/s: delivery p50 {v['p50_ms']:.0f} ms, p99 "
+                     f"{v['p99_ms']:.0f} ms, {v['pushes_per_stream_per_second']:.1f} "
+                     f"pushes/s per stream; reader CPU {v['reader_cpu_ms_per_second']:.0f} ms/s "
+                     f"({v['reader_cpu_us_per_stream_per_second']:.0f} µs/s per stream), idle "
+                     f"{v['reader_idle_cpu_ms_per_second']:.1f} ms/s, RSS "
+                     f"{v['reader_rss_mib']:.0f} MiB")
     if f.end_to_end:
         e = f.end_to_end
         lines.append(f"end to end under {e['background_events_per_second']:,.0f} events/s: "

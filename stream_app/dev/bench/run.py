@@ -13,6 +13,7 @@ from stream_app.core.counters import CounterStore
 from stream_app.dev.bench.baselines import bare_faust, plain_aiokafka
 from stream_app.dev.bench.config import BenchConfig, Figures
 from stream_app.dev.bench.failover import failover
+from stream_app.dev.bench.live import live_streams, raise_open_files
 from stream_app.dev.bench.measure import Progress, free_port, loop_blocks, metric_value
 from stream_app.dev.bench.reader import populate_year, reader_load
 from stream_app.dev.bench.report import ratios
@@ -30,6 +31,7 @@ async def run_bench(config: BenchConfig, settings: Settings,
     progress = progress or Progress()
     bootstrap, redis_url = settings.kafka_bootstrap, settings.redis_url
     run = uuid.uuid4().hex[:8]
+    raise_open_files()
     workdir = Path(tempfile.mkdtemp(prefix=f"stream-app-bench-{run}-"))
     topics = Topics.of_run(run)
     figures = Figures(date=time.strftime("%Y-%m-%d"), config=asdict(config))
@@ -57,7 +59,8 @@ async def run_bench(config: BenchConfig, settings: Settings,
                 "TOPIC_DLQ": f"bench-dlq-{run}", "MATCH_GRACE_SECONDS": "2",
                 "TIMESTAMP_DISORDER_SECONDS": "1", "WORKER_WEB_PORT": str(port),
                 "DATA_DIR": str(workdir / "worker"), "READER_PORT": str(reader_port),
-                "API_TOKENS": f"bench-reader={reader_env},bench-probe={probe_env}",
+                "API_TOKENS": f"bench-reader={reader_env},bench-probe={probe_env},"
+                              f"bench-live=bench-live-{run}",
                 "LOOP_BLOCK_LOG_SECONDS": "0.1"}
     env = {f"STREAM_APP_{k}": v for k, v in child_settings.items()}
     store = CounterStore.from_settings(settings)
@@ -69,6 +72,14 @@ async def run_bench(config: BenchConfig, settings: Settings,
         await populate_year(store, reader_env)
         figures.reader = await reader_load(stats_url, "bench-reader", config.reader_clients,
                                            config.reader_seconds, progress)
+        figures.reader_uncached = await reader_load(stats_url, "bench-reader",
+                                                    config.reader_clients,
+                                                    config.reader_seconds, progress, 2000)
+        if config.live_streams:
+            figures.live = await live_streams(f"{stats_url}/live", "bench-live", store,
+                                              f"bench-live-{run}", reader.pid,
+                                              config.live_streams, config.live_seconds,
+                                              config.background_rate, progress)
         # Right after the workload, while its pending callbacks come due by the thousand:
         # the probes show whether any step holds the worker's loop (the worst lag).
         figures.end_to_end = await end_to_end(bootstrap, topics, stats_url, "bench-probe",
