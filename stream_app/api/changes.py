@@ -177,6 +177,8 @@ class ChangeFeed:
         if not self.channels:
             await asyncio.Event().wait()
         cluster = isinstance(self.redis, RedisCluster)
+        if cluster:  # the slot map: which node holds each channel (after any failover too)
+            await self.redis.initialize()
         pubsub: Any = self.redis.pubsub()
         try:
             await pubsub.ssubscribe(*self.channels)
