@@ -154,6 +154,8 @@ def test_the_operator_page(worker: WorkerProcess, endpoints: Endpoints, browser:
                                                  agent="cb-2"))
         wait_for(lambda: text(browser, "today-received") == str(before + 1), 30,
                  "the live number to move without a reload")
+        wait_for(lambda: browser.find_element(By.ID, "chart").get_attribute(
+            "data-received").split(",")[-1] == str(before + 1), 20, "the chart to follow")
 
         decided = wait_for(lambda: (r := api(url, f"/callbacks/{calls[0]}"))["data"][
             "decision"] != "pending" and r, 60, "a decision")
