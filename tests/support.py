@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -276,17 +277,34 @@ def truth_counts(truth: dict[str, dict[str, Any]]) -> dict[str, dict[str, tuple]
                   for day, b in days.items()} for env, days in truth.items()}
 
 
-async def stored_counts(store: Any, wanted: dict[str, dict[str, tuple]]
-                        ) -> dict[str, dict[str, tuple]]:
+async def stored_counts(store: Any, wanted: dict[str, dict[str, tuple]],
+                        callback_agent_id: str | None = None) -> dict[str, dict[str, tuple]]:
     """The Redis counters for every (environment, day) of ``wanted``, in the shape of
-    :func:`truth_counts`."""
+    :func:`truth_counts` (those of one callback agent if given)."""
     got: dict[str, dict[str, tuple]] = {}
     for env, days in wanted.items():
         for day in days:
-            st = await store.read_stats(env, [day])
+            when = date.fromisoformat(day)
+            st = await store.read_range(env, when, when, callback_agent_id)
             got.setdefault(env, {})[day] = (st.received, st.answered, st.unmatched,
                                             {a: c for a, c in st.by_source.items() if c})
     return got
+
+
+async def assert_per_agent_counts(settings: Settings, redis_url: str) -> int:
+    """Every callback agent's counters equal the oracle's on the input topics (each call
+    counted for its earliest record's agent). Returns the number of agents checked."""
+    from stream_app.core.counters import CounterStore
+
+    agents = {c.callback_agent_id for c in await calls_from_topics(settings)}
+    store = CounterStore.from_url(redis_url, 3600, cluster=settings.redis_cluster)
+    try:
+        for agent in sorted(agents):
+            wanted = truth_counts(await truth_from_topics(settings, agent))
+            assert await stored_counts(store, wanted, agent) == wanted, agent
+    finally:
+        await store.close()
+    return len(agents)
 
 
 async def assert_state_on_keyed_partitions(settings: Settings) -> int:

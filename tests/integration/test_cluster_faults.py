@@ -98,3 +98,64 @@ async def test_the_topics_a_worker_creates_are_durable_on_three_brokers(
         assert isr == {t: ("2", TOPIC_CONFIG) for t in created}
     finally:
         await admin.close()
+
+
+async def test_live_streams_survive_a_redis_master_failover(cluster: Services) -> None:
+    """The master of the environment's slot (its counters and its change channel) is
+    SIGKILLed under an open live stream: the stream says Redis is away or keeps quiet,
+    the reader resubscribes on the promoted replica, and a change after the failover is
+    pushed. Never a stale cached answer meanwhile (the cache is off until resubscribed)."""
+    import asyncio
+    import time
+    import uuid
+
+    import orjson
+
+    from stream_app.api.reader import READER
+    from stream_app.core.counters import CounterStore, InboundWrite, retried
+    from tests.conftest import Endpoints
+    from tests.integration.http import http_client
+    from tests.integration.test_live_ops import Events
+    from tests.support import poll
+
+    env = f"env-failover-{uuid.uuid4().hex[:6]}"
+    endpoints = Endpoints(cluster.kafka, cluster.redis_url, "cluster",
+                          redis_cluster=True)
+    client = await http_client(endpoints, f"token-failover={env}")
+    store = CounterStore.from_url(cluster.redis_url, 3600, cluster=True)
+    query = {"start_date": "2030-01-01", "end_date": "2030-01-01"}
+    headers = {"Authorization": "Bearer token-failover"}
+
+    async def write(n: int) -> None:
+        await retried(store.record_inbound, [InboundWrite(
+            env, f"c-{uuid.uuid4().hex}", "received", 1893499200.0, "2030-01-01", "e",
+            None, "cb") for _ in range(n)])
+
+    try:
+        reader = client.app[READER]
+        await poll(lambda: asyncio.sleep(0, reader.feed.live), bool, what="subscribed")
+        response = await client.get("/api/v1/callback-agents/stats/live", params=query,
+                                    headers=headers)
+        stream = Events(response)
+        await stream.next()
+        await write(1)
+        assert orjson.loads((await stream.next())["data"])["data"][
+            "total_callbacks_received"] == 1
+        cluster.kill_redis_node(cluster.master_port_of(env))
+        killed = time.monotonic()
+        await write(1)  # retried until the replica is promoted
+        while True:
+            event = await stream.next(timeout=60)
+            if orjson.loads(event["data"]).get("data", {}).get("total_callbacks_received") == 2:
+                break
+        print(f"\npushed {time.monotonic() - killed:.1f} s after the master's SIGKILL")
+        await poll(lambda: asyncio.sleep(0, reader.feed.live), bool, timeout=60,
+                   what="resubscribed on the new master")
+        await write(1)
+        event = await stream.next(timeout=10)
+        assert orjson.loads(event["data"])["data"]["total_callbacks_received"] == 3
+        response.close()
+    finally:
+        await client.close()
+        await store.close()
+        cluster.restart_redis_nodes()

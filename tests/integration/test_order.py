@@ -24,6 +24,7 @@ from stream_app.dev.simulate import Scenario, generate, produce
 from tests.conftest import Endpoints
 from tests.support import (
     WorkerProcess,
+    assert_per_agent_counts,
     free_port,
     outcome_counts,
     poll,
@@ -93,6 +94,7 @@ async def test_a_shuffled_month_of_history_replays_exactly(endpoints: Endpoints,
     first.start()
     try:
         counts = await settle(first, endpoints.redis_url, truth)
+        assert await assert_per_agent_counts(s, endpoints.redis_url) >= 2
     finally:
         first.stop()
     print(f"\nbackfill: {sum(c[0] for d in counts.values() for c in d.values())} callbacks "
@@ -112,6 +114,7 @@ async def test_a_shuffled_month_of_history_replays_exactly(endpoints: Endpoints,
     replay.start()
     try:
         await settle(replay, replay_env["STREAM_APP_REDIS_URL"], truth)
+        await assert_per_agent_counts(s, replay_env["STREAM_APP_REDIS_URL"])
     finally:
         replay.stop()
     original = {r.value for r in await read_topic(s.kafka_bootstrap, s.topic_outcomes)}
