@@ -29,7 +29,14 @@ from redis.exceptions import (
 
 from stream_app.core.matching import ConfigVersion, Decision
 from stream_app.core.outages import through_outages
-from stream_app.core.redis_client import AnyRedis, ReplicasBehind, ScriptCall, Scripts, connect
+from stream_app.core.redis_client import (
+    AnyRedis,
+    ReplicasBehind,
+    ScriptCall,
+    Scripts,
+    connect,
+    remap,
+)
 from stream_app.core.redis_layout import (
     agent_prefix,
     call_key,
@@ -268,10 +275,14 @@ class CounterStore:
                               ) -> dict[tuple[str, str], list[ConfigVersion]]:
         """Every stored role version per (environment, callback agent)."""
         keys = sorted(set(wanted))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for env, agent in keys:
-                pipe.zrange(config_key(env, agent), 0, -1, withscores=True)
-            replies = await pipe.execute() if keys else []
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for env, agent in keys:
+                    pipe.zrange(config_key(env, agent), 0, -1, withscores=True)
+                replies = await pipe.execute() if keys else []
+        except (ConnectionError, TimeoutError):
+            await remap(self.redis)  # a pipeline keeps a dead master otherwise
+            raise
         return {k: [_version(member, ts) for member, ts in rows]
                 for k, rows in zip(keys, replies, strict=True)}
 

@@ -18,13 +18,14 @@ outage the caller retries; the scripts are idempotent, so running them again is 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from redis.asyncio import Redis, RedisCluster
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError
+from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
 from redis.retry import Retry
 
 SOCKET_TIMEOUT = 10.0
@@ -58,6 +59,16 @@ def connect(url: str, cluster: bool) -> AnyRedis:
     return Redis.from_url(url, health_check_interval=30, **options)
 
 
+async def remap(redis: AnyRedis) -> None:
+    """After a connection error on a Redis Cluster: learn the slot map again. redis-py's
+    cluster pipeline does not (a single command does), so a pipeline would keep going
+    to a dead master long after a failover promoted its replica. Best effort: with the
+    cluster away too, the caller's next retry comes back here."""
+    if isinstance(redis, RedisCluster):
+        with contextlib.suppress(Exception):  # still away: the retry will tell
+            await redis.nodes_manager.initialize()
+
+
 def sha(script: str) -> str:
     return hashlib.sha1(script.encode()).hexdigest()
 
@@ -76,10 +87,14 @@ class Scripts:
         if not calls:
             return []
         try:
-            return await self._run(calls)
-        except NoScriptError:
-            await self._load({c.script for c in calls})
-            return await self._run(calls)
+            try:
+                return await self._run(calls)
+            except NoScriptError:
+                await self._load({c.script for c in calls})
+                return await self._run(calls)
+        except (ConnectionError, TimeoutError):
+            await remap(self.redis)
+            raise
 
     async def _run(self, calls: Sequence[ScriptCall]) -> list[Any]:
         owners = await self._owners(calls)

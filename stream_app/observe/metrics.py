@@ -42,6 +42,10 @@ LOOP_LAG = Histogram("callback_stats_event_loop_lag_seconds",
                      "How late the event loop ran a callback due now: the time one step of "
                      "work held the loop.",
                      buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
+LOOP_LAG_BUSY_WORST = Gauge(
+    "callback_stats_event_loop_lag_busy_max_seconds",
+    "Of the worst loop lags, the longest the loop thread was on the CPU meanwhile: the "
+    "part a step of ours held it (the rest: the thread was not scheduled).")
 LOOP_LAG_WORST = Gauge("callback_stats_event_loop_lag_max_seconds",
                        "The worst event loop lag seen since the worker started.")
 ASSIGNED = Gauge("callback_stats_assigned_partitions",

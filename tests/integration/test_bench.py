@@ -41,6 +41,8 @@ def test_the_bench_prints_every_figure(endpoints: Endpoints, tmp_path: Path) -> 
     assert figures["end_to_end"]["not_visible_in_10s"] == 0
     assert figures["end_to_end"]["max_ms"] >= figures["end_to_end"]["p99_ms"] > 0
     assert figures["end_to_end"]["worst_loop_lag_ms"] > 0, "the worker's loop lag is measured"
+    e2e = figures["end_to_end"]
+    assert 0 <= e2e["worst_loop_lag_busy_ms"] <= e2e["worst_loop_lag_ms"], "a part of a lag"
     assert figures["restart"]["restart_to_first_event_s"] > 0
     assert figures["restart"]["state_disk_mib"] > 0, "RocksDB tables on disk"
     scale = figures["scale_out"]

@@ -27,3 +27,27 @@ async def test_a_block_is_measured_and_its_stack_logged_once() -> None:
     finally:
         assert lag._task is not None
         lag._task.cancel()
+
+
+def spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+async def test_a_lag_s_busy_part_is_the_loop_thread_s_cpu_time() -> None:
+    """A step that computes is busy for its whole block; a thread that is merely not
+    running (here: sleeping, as when the process is not scheduled) is not."""
+    lag = LoopLag(report_after=10.0)
+    lag.start()
+    try:
+        await asyncio.sleep(0.1)
+        a_step_that_holds_the_loop(0.3)
+        await asyncio.sleep(0.1)
+        assert lag.worst >= 0.25 and lag.worst_busy < 0.1
+        spin(0.3)
+        await asyncio.sleep(0.1)
+        assert lag.worst_busy >= 0.2
+    finally:
+        assert lag._task is not None
+        lag._task.cancel()
