@@ -42,12 +42,10 @@ from stream_app.core.redis_layout import (
     call_key,
     config_key,
     env_tag,
-    month_of,
     names_keys,
     period_keys,
     prefix_range_keys,
     range_keys,
-    stats_prefix,
     version_key,
 )
 from stream_app.core.redis_scripts import (
@@ -57,6 +55,7 @@ from stream_app.core.redis_scripts import (
     SET_NAME,
     SUM_DAYS,
 )
+from stream_app.core.script_batch import ScriptBatch
 from stream_app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -75,9 +74,6 @@ R = TypeVar("R")
 
 
 MAX_CONFIG_VERSIONS = 1000
-SCRIPT_CHUNK = 200
-"""Writes per call of a ``BATCHED`` script: Redis runs one script at a time, so a chunk
-bounds how long a reader waits behind a batch (about a millisecond)."""
 NEED_ROUNDS = 8
 """Calls of a chunk that keeps answering "need" (another writer keeps moving its calls'
 days) before giving up with an error: never seen; a bound, not a tuning knob."""
@@ -207,7 +203,7 @@ class CounterStore:
         await self.close()
 
     async def record_inbound(self, writes: Sequence[InboundWrite]) -> list[InboundResult]:
-        batch = _Batch(RECORD_INBOUND, [self.ttl])
+        batch = ScriptBatch(RECORD_INBOUND, [self.ttl])
         for w in writes:
             gp = w.agent_prefix()
             batch.add(w.environment_id, w.call_id, [gp], [w.day],
@@ -218,7 +214,7 @@ class CounterStore:
                 for day, t, outcome, mine, od, oa, newly in await self._run(batch)]
 
     async def classify(self, writes: Sequence[ClassifyWrite]) -> list[ClassifyResult | None]:
-        batch = _Batch(CLASSIFY, [])
+        batch = ScriptBatch(CLASSIFY, [])
         for w in writes:
             gp = agent_prefix(w.environment_id, w.callback_agent_id) \
                 if w.callback_agent_id else ""
@@ -231,7 +227,7 @@ class CounterStore:
                                bool(r[5]), r[6])
                 for r in await self._run(batch)]
 
-    async def _run(self, batch: _Batch) -> list[Any]:
+    async def _run(self, batch: ScriptBatch) -> list[Any]:
         """Run a ``BATCHED`` script over ``batch``: a call per environment and
         SCRIPT_CHUNK writes, in one pipelined round trip; a chunk answering "need" is
         sent again with the keys it named (rare: a call whose counters sit on another
@@ -319,60 +315,6 @@ class CounterStore:
 
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-@dataclass
-class _Chunk:
-    environment_id: str
-    positions: list[int]
-    """Where each write of the chunk stands in the batch."""
-
-
-@dataclass
-class _Batch:
-    """The writes of one batched script, grouped per environment, with the counter
-    hashes each environment's calls are expected to touch."""
-
-    script: str
-    extra_args: list[str]
-    size: int = 0
-    writes: dict[str, list[tuple[int, str, list[str]]]] = field(default_factory=dict)
-    keys: dict[str, set[str]] = field(default_factory=dict)
-
-    def add(self, environment_id: str, call_id: str, agent_prefixes: list[str],
-            days: list[str], args: list[str]) -> None:
-        """A write of ``call_id`` expected to count on ``days`` for the environment and
-        the callback agents of ``agent_prefixes`` (empty prefix: none)."""
-        self.writes.setdefault(environment_id, []).append((self.size, call_id, args))
-        prefixes = [stats_prefix(environment_id), *filter(None, agent_prefixes)]
-        self.keys.setdefault(environment_id, set()).update(
-            f"{p}{d}" for p in prefixes for day in days for d in (day, month_of(day)))
-        self.size += 1
-
-    def need(self, environment_id: str, keys: list[str]) -> None:
-        tag = env_tag(environment_id)
-        if not all(k.startswith(tag) for k in keys):  # a script bug, never a guess
-            raise RuntimeError(f"a script asked for keys outside environment {tag}")
-        self.keys[environment_id].update(keys)
-
-    def chunks(self) -> list[_Chunk]:
-        return [_Chunk(env, [p for p, _, _ in writes[i:i + SCRIPT_CHUNK]])
-                for env, writes in self.writes.items()
-                for i in range(0, len(writes), SCRIPT_CHUNK)]
-
-    def call(self, chunk: _Chunk) -> ScriptCall:
-        """KEYS: the chunk's call records (each write names its own by index), then the
-        counter hashes expected, then the environment's version key."""
-        env = chunk.environment_id
-        by_position = {p: (call_id, args) for p, call_id, args in self.writes[env]}
-        calls: dict[str, int] = {}
-        encoded = []
-        for p in chunk.positions:
-            call_id, args = by_position[p]
-            index = calls.setdefault(call_key(env, call_id), len(calls) + 1)
-            encoded.append([str(index), *args])
-        return ScriptCall(self.script, [*calls, *sorted(self.keys[env]), version_key(env)],
-                          [orjson.dumps(encoded).decode(), env_tag(env), *self.extra_args])
 
 
 def _add(stats: Stats, field_name: str, value: int) -> None:

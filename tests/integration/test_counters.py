@@ -14,15 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stream_app.core.counters import (
-    SCRIPT_CHUNK,
     ClassifyWrite,
     CounterStore,
     InboundWrite,
     period_keys,
-    stats_prefix,
 )
 from stream_app.core.matching import UNMATCHED, Decision, day_bucket
-from stream_app.core.redis_layout import agent_prefix, env_tag
+from stream_app.core.redis_layout import agent_prefix, env_tag, stats_prefix
+from stream_app.core.script_batch import SCRIPT_CHUNK
 from tests.conftest import Endpoints
 from tests.oracles import CallRecord
 
