@@ -54,6 +54,7 @@ class AnswerCache(Generic[T]):
         self.answers: dict[str, dict[Any, T]] = {}
         self.loading: dict[tuple[str, Any], asyncio.Future[T]] = {}
         self.generation: dict[str, int] = {}
+        self.epoch = 0
         self.enabled = False
         self.hits = self.misses = 0
 
@@ -62,8 +63,9 @@ class AnswerCache(Generic[T]):
         self.answers.pop(environment, None)
 
     def clear(self, enabled: bool) -> None:
-        for environment in list(self.generation):
-            self.changed(environment)
+        """Forget everything: the subscription (re)started or stopped. Bumps the epoch,
+        so no read begun before this is kept, whatever its environment."""
+        self.epoch += 1
         self.answers.clear()
         self.enabled = enabled
 
@@ -79,7 +81,7 @@ class AnswerCache(Generic[T]):
         if flight is not None:
             return await asyncio.shield(flight)
         self.misses += 1
-        generation = self.generation.get(environment, 0)
+        generation = (self.epoch, self.generation.get(environment, 0))
         flight = self.loading[key] = asyncio.get_running_loop().create_future()
         try:
             answer = await load()
@@ -90,7 +92,7 @@ class AnswerCache(Generic[T]):
         finally:
             del self.loading[key]
         flight.set_result(answer)
-        if self.enabled and self.generation.get(environment, 0) == generation:
+        if self.enabled and (self.epoch, self.generation.get(environment, 0)) == generation:
             kept = self.answers.setdefault(environment, {})
             if len(kept) >= CACHED_PER_ENVIRONMENT:
                 kept.clear()
