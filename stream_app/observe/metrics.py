@@ -48,6 +48,11 @@ LOOP_LAG_BUSY_WORST = Gauge(
     "part a step of ours held it (the rest: the thread was not scheduled).")
 LOOP_LAG_WORST = Gauge("callback_stats_event_loop_lag_max_seconds",
                        "The worst event loop lag seen since the worker started.")
+GC_PAUSE_WORST = Gauge("callback_stats_gc_pause_max_seconds",
+                       "The longest pause of Python's garbage collector since the worker "
+                       "started (the loop stands still meanwhile).")
+GC_PAUSE_TOTAL = Gauge("callback_stats_gc_pause_seconds_total",
+                       "Time spent in Python's garbage collector since the worker started.")
 ASSIGNED = Gauge("callback_stats_assigned_partitions",
                  "Partitions this worker consumes now, by topic.", ["topic"])
 

@@ -20,7 +20,8 @@ from stream_app.core.topics import (
     input_partitions,
 )
 from stream_app.loops import use_event_loop
-from stream_app.observe import logsummary, taskdump
+from stream_app.observe import logsummary, metrics, taskdump
+from stream_app.observe.gcpauses import GcPauses, freeze_startup_heap
 from stream_app.observe.health import Health
 from stream_app.observe.looplag import LoopLag
 from stream_app.observe.metrics import observe_assignment, observe_lag
@@ -59,7 +60,16 @@ def run_worker(settings: Settings, loglevel: str = "INFO") -> None:
     for library in ("aiokafka", "faust", "mode"):
         logging.getLogger(library).setLevel(max(logging.INFO, level if isinstance(level, int)
                                                   else logging.INFO))
+    freeze_startup_heap()  # the libraries and the app: out of every later collection
+    _watch_gc(GcPauses().install())
     worker.execute_from_commandline()
+
+
+def _watch_gc(pauses: GcPauses) -> None:
+    """The collector's pauses as metrics, read at scrape time (the hook itself only
+    stores floats: see ``gcpauses``)."""
+    metrics.GC_PAUSE_WORST.set_function(lambda: pauses.worst)
+    metrics.GC_PAUSE_TOTAL.set_function(lambda: pauses.total)
 
 
 class _Worker(faust.Worker):

@@ -87,7 +87,8 @@ def report(f: Figures) -> str:
                      f"{e['not_visible_in_10s']:.0f} of {e['probes']:.0f} not visible in 10 s; "
                      f"worst event loop lag {e.get('worst_loop_lag_ms', 0):.0f} ms (the "
                      f"loop thread on the CPU for at most "
-                     f"{e.get('worst_loop_lag_busy_ms', 0):.0f} ms of a lag)")
+                     f"{e.get('worst_loop_lag_busy_ms', 0):.0f} ms of a lag; longest "
+                     f"garbage collection {e.get('worst_gc_pause_ms', 0):.0f} ms)")
     for block in f.loop_blocks:
         lines.append(f"  loop held {block}")
     if f.restart:

@@ -88,6 +88,8 @@ async def run_bench(config: BenchConfig, settings: Settings,
             port, "callback_stats_event_loop_lag_max_seconds")
         figures.end_to_end["worst_loop_lag_busy_ms"] = 1000 * await metric_value(
             port, "callback_stats_event_loop_lag_busy_max_seconds")
+        figures.end_to_end["worst_gc_pause_ms"] = 1000 * await metric_value(
+            port, "callback_stats_gc_pause_max_seconds")
         figures.loop_blocks = loop_blocks((workdir / "worker.log").read_text(errors="replace"))
         worker, figures.restart = await restart(worker, store, bootstrap, topics, probe_env,
                                                 workdir / "worker", progress)

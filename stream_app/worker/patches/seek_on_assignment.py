@@ -12,13 +12,22 @@ call's commit base. A base below the position never commits again and, on an idl
 partition, never counts as caught up: its watermark stops and the join stops deciding.
 Each call now reads, seeks and records its bases under one lock, shielded from
 cancellation, so the last call's offsets are both the position and the base.
+
+The log-start seeks go through the consumer thread (``seek_wait``), like every other
+consumer call. Faust's ``Consumer._seek`` calls aiokafka's ``seek`` from the calling
+(main) thread, on a fetcher that lives in the consumer thread: the seek deletes the
+partition's fetched records while the consumer thread may be iterating them, and
+resolves that thread's futures from outside its loop. Seen here in ``stream-app bench``
+(a fresh group's rebalance while records were being drained): ``KeyError:
+TopicPartition(...)`` at ``del self._records[tp]`` in aiokafka's ``fetched_records``, and
+the worker crashed (the same crash as robinhood/aiokafka#19).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from faust.transport.consumer import Consumer
 from faust.types import TP
@@ -61,11 +70,10 @@ async def _seek_and_record_bases(self: Consumer) -> None:
     missing = [TP(tp.topic, tp.partition) for tp, offset in committed.items()
                if (offset is None or offset <= 0) and tp.topic not in changelogs]
     if missing:
-        starts = await self.earliest_offsets(*missing)
-        for tp in missing:
-            start = int(starts.get(tp) or 0)
-            await self._seek(tp, start)
-            bases[tp] = start
+        earliest = await self.earliest_offsets(*missing)
+        starts = {tp: int(earliest.get(tp) or 0) for tp in missing}
+        await cast(Any, self)._thread.seek_wait(starts)  # in the consumer's own thread
+        bases.update(starts)
     self._committed_offset.update(bases)
 
 

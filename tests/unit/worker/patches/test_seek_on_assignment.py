@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 from faust.transport.consumer import Consumer
@@ -19,6 +20,9 @@ registry.install()
 
 
 def test_partitions_without_a_commit_are_sought_to_their_log_start() -> None:
+    """...through the consumer thread: Faust's ``_seek`` runs aiokafka's ``seek`` in the
+    caller's thread, racing the fetcher (a KeyError in ``fetched_records`` crashed a
+    worker in the benchmark's scale-out)."""
     fresh, zero, known = TP("in", 0), TP("in", 1), TP("in", 2)
     changelog = TP("app-history-changelog", 0)
     consumer = consumer_double()
@@ -30,12 +34,16 @@ def test_partitions_without_a_commit_are_sought_to_their_log_start() -> None:
     async def earliest_offsets(*tps: TP) -> dict[TP, int]:
         return {tp: 5 if tp == fresh else 0 for tp in tps}
 
-    async def seek(tp: TP, offset: int) -> None:
-        sought[tp] = offset
+    async def seek_wait(offsets: dict[TP, int]) -> None:
+        sought.update(offsets)
+
+    async def seek_from_this_thread(tp: TP, offset: int) -> None:
+        raise AssertionError("aiokafka's seek called outside the consumer thread")
 
     consumer.seek_to_committed = seek_to_committed
     consumer.earliest_offsets = earliest_offsets
-    consumer._seek = seek
+    consumer._thread = SimpleNamespace(seek_wait=seek_wait)
+    consumer._seek = seek_from_this_thread  # Faust's: the caller's thread
     asyncio.run(Consumer.perform_seek(consumer))
     assert sought == {fresh: 5, zero: 0}
     assert dict(consumer._committed_offset) == {fresh: 5, zero: 0, known: 57}
