@@ -32,6 +32,10 @@ CONSUMER_LAG = Gauge("callback_stats_consumer_lag",
 STALLED = Gauge("callback_stats_stalled_seconds",
                 "How long input has waited with no message processed and no offset committed "
                 "(0 while the worker makes progress or nothing waits).")
+METADATA_SYNC_RESTARTS = Counter(
+    "callback_stats_kafka_metadata_sync_restarts_total",
+    "aiokafka metadata synchronizers found dead and started again (worker/metadata_sync.py).",
+    ["client"])
 TIMER_FAILURES = Counter("callback_stats_timer_failures_total",
                          "Timer runs that failed (retried at their next tick), by timer.",
                          ["timer"])

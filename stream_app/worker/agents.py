@@ -45,6 +45,7 @@ from stream_app.worker.housekeeping import (
     Housekeeping,
     logged,
 )
+from stream_app.worker.metadata_sync import WATCH_SECONDS, MetadataSyncGuard, faust_clients
 from stream_app.worker.probe import HealthProbe
 from stream_app.worker.tables import KeyedPartitions, KeyedTable, kafka_producer, processed_base
 
@@ -59,8 +60,9 @@ EXIT_UNKNOWN_FORMAT = 70
 
 
 def register(wiring: Wiring, settings: Settings, store: CounterStore,
-             inputs: Sequence[tuple[str, int]], health: Health, lag: LoopLag) -> Join:
-    """Attach the agents and timers to the app; return the join (for its state)."""
+             inputs: Sequence[tuple[str, int]], health: Health, lag: LoopLag) -> HealthProbe:
+    """Attach the agents and timers to the app; return the health probe (the liveness
+    page asks it to log where every task waits before it answers "stalled")."""
     app = wiring.app
     partitions = KeyedPartitions(app, wiring.names.keyed, settings.partitions)
     intake = Intake(wiring.names, store, partitions.of)
@@ -152,9 +154,11 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
                                (chores.repair_holes, HOLE_CHECK_SECONDS, "repair-holes"),
                                (chores.prune_idle, PRUNE_EVERY_SECONDS, "prune-idle"),
                                (chores.watch_inputs, INPUT_CHECK_SECONDS, "watch-inputs"),
-                               (probe, PROBE_SECONDS, "probe-health")):
+                               (probe, PROBE_SECONDS, "probe-health"),
+                               (MetadataSyncGuard(lambda: faust_clients(app)), WATCH_SECONDS,
+                                "guard-metadata-sync")):
         app.timer(every, name=name)(logged(timer, name, health))
-    return join
+    return probe
 
 
 def stop_for_unknown_format(exc: UnknownFormat) -> None:

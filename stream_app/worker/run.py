@@ -29,7 +29,7 @@ from stream_app.settings import Settings
 from stream_app.worker.agents import register
 from stream_app.worker.app import create_app
 from stream_app.worker.patches import registry
-from stream_app.worker.probe import event_loops
+from stream_app.worker.probe import HealthProbe, event_loops
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +46,9 @@ def run_worker(settings: Settings, loglevel: str = "INFO") -> None:
     wiring = create_app(settings, cluster)
     store = CounterStore.from_settings(settings)
     health = Health(settings.stall_seconds)
-    register(wiring, settings, store, inputs, health,
-             LoopLag(settings.loop_block_log_seconds))
-    _add_pages(wiring.app, health)
+    probe = register(wiring, settings, store, inputs, health,
+                     LoopLag(settings.loop_block_log_seconds))
+    _add_pages(wiring.app, health, probe)
     summary = logsummary.RepeatSummary()
     wiring.app.timer(logsummary.INTERVAL, name="log-summary")(_flushing(summary))
     worker = _Worker(wiring.app, loglevel=loglevel, quiet=True)
@@ -107,7 +107,7 @@ async def _wait_for_topics(settings: Settings) -> tuple[list[tuple[str, int]], s
             await asyncio.sleep(1.0)
 
 
-def _add_pages(app: faust.App, health: Health) -> None:
+def _add_pages(app: faust.App, health: Health, probe: HealthProbe) -> None:
     @app.page("/metrics")  # type: ignore[arg-type]
     async def metrics(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
         monitor = app.monitor
@@ -119,8 +119,12 @@ def _add_pages(app: faust.App, health: Health) -> None:
 
     @app.page("/healthz")  # type: ignore[arg-type]
     async def healthz(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
-        """Liveness: fails once the worker is stalled (``health.py``)."""
+        """Liveness: fails once the worker is stalled (``health.py``). The first failing
+        answer logs where every task waits (a supervisor kills the process on it, maybe
+        before the probe timer's next tick would have)."""
         ok, body = health.live()
+        if not ok:
+            probe.watch_stall()
         return web.json(body, status=200 if ok else 503)
 
     @app.page("/readyz")  # type: ignore[arg-type]

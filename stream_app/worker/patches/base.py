@@ -12,6 +12,8 @@ from typing import Any
 
 SUPPORTED_PREFIX = "0.15."
 """faust-streaming versions whose internals these patches were written against."""
+SUPPORTED_AIOKAFKA_PREFIX = "0.14."
+"""aiokafka versions whose internals the patches and guards reach into were read from."""
 
 
 class IncompatibleFaust(RuntimeError):

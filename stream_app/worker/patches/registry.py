@@ -3,18 +3,21 @@
 faust-streaming 0.15.x loses messages around rebalances in several ways; each patch
 closes one by giving up an optimisation, never correctness (the module of each says
 which, and ``tests/unit/worker/patches/`` has a test per patch that fails without it).
-:func:`install` refuses to run (one line naming the version and what changed) unless
-faust is a supported version, every attribute a patch replaces has the signature it was
-written against, every consumer attribute a patch reads is still assigned by faust, and
-everything else this package reaches into (:data:`REQUIRES`) is still there.
+One patch is of aiokafka (``closed_transport``: a connection error on uvloop that
+nothing caught). :func:`install` refuses to run (one line naming the version and what
+changed) unless faust and aiokafka are supported versions, every attribute a patch
+replaces has the signature it was written against, every attribute a patch reads is
+still assigned by its class, and everything else this package reaches into
+(:data:`REQUIRES`) is still there.
 """
 
 from __future__ import annotations
 
 from importlib.metadata import version
 
-from stream_app.worker import holes, monitor, tables
+from stream_app.worker import holes, metadata_sync, monitor, tables
 from stream_app.worker.patches import (
+    closed_transport,
     contiguous_commit,
     drain,
     idempotent_producer,
@@ -24,6 +27,7 @@ from stream_app.worker.patches import (
     stale_store,
 )
 from stream_app.worker.patches.base import (
+    SUPPORTED_AIOKAFKA_PREFIX,
     SUPPORTED_PREFIX,
     IncompatibleFaust,
     Patch,
@@ -39,11 +43,12 @@ PATCHES: tuple[Patch, ...] = (
     drain.PATCH,
     stale_store.PATCH,
     idempotent_producer.PATCH,
+    closed_transport.PATCH,
 )
 """Every patch, in the order they are installed."""
 
 REQUIRES: tuple[Signature, ...] = (*holes.REQUIRES, *monitor.REQUIRES, *tables.REQUIRES,
-                                   *stale_store.REQUIRES)
+                                   *stale_store.REQUIRES, *metadata_sync.REQUIRES)
 """What the rest of the Faust side uses of faust's internals without replacing it."""
 
 _installed = False
@@ -51,12 +56,18 @@ _installed = False
 
 def check(faust_version: str | None = None,
           patches: tuple[Patch, ...] = PATCHES,
-          requires: tuple[Signature, ...] = REQUIRES) -> None:
+          requires: tuple[Signature, ...] = REQUIRES,
+          aiokafka_version: str | None = None) -> None:
     """Raise :class:`IncompatibleFaust` unless every patch still fits."""
     found = faust_version or version("faust-streaming")
     if not found.startswith(SUPPORTED_PREFIX):
         raise IncompatibleFaust(
             f"faust-streaming {found} is not supported (needs {SUPPORTED_PREFIX}x; see "
+            "stream_app/worker/patches/)")
+    aiokafka = aiokafka_version or version("aiokafka")
+    if not aiokafka.startswith(SUPPORTED_AIOKAFKA_PREFIX):
+        raise IncompatibleFaust(
+            f"aiokafka {aiokafka} is not supported (needs {SUPPORTED_AIOKAFKA_PREFIX}x; see "
             "stream_app/worker/patches/)")
     for signature in (*(p.target for p in patches), *requires):
         problem = signature.problem()

@@ -19,6 +19,11 @@ def test_an_unsupported_version_is_refused() -> None:
         registry.check("0.16.0")
 
 
+def test_an_unsupported_aiokafka_is_refused() -> None:
+    with pytest.raises(base.IncompatibleFaust, match=r"aiokafka 0\.15\.0 is not supported"):
+        registry.check("0.15.3", aiokafka_version="0.15.0")
+
+
 def test_a_changed_signature_is_refused() -> None:
     class Changed:
         def ack(self, message: Any, extra: int) -> bool:
