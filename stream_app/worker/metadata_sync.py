@@ -17,6 +17,10 @@ a broker SIGKILL"):
     consumer thread: no _md_synchronizer task left
     main loop:       Faust's fetcher → maybe_wait_for_commit_to_finish
 
+What ended the synchronizer there was uvloop's ``RuntimeError`` on a write to a connection
+the broker had just closed, now a retried connection error
+(``patches/closed_transport.py``); the guard covers whatever else might end it.
+
 The guard (a worker timer, every second) looks at the synchronizer of the consumer's
 client (in Faust's consumer thread) and of the producer's client (main loop). A dead one
 is logged at ERROR with how it ended, counted
