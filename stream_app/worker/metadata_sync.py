@@ -92,7 +92,7 @@ def restart(client: Any, dead: asyncio.Task[Any]) -> None:
 
 
 def how_it_ended(task: asyncio.Task[Any]) -> str:
-    """"cancelled", "returned" or the exception with its traceback, on one line each."""
+    """"cancelled", "returned", or the exception with its traceback."""
     if task.cancelled():
         return "cancelled"
     exc = task.exception()

@@ -13,7 +13,8 @@ from typing import Any
 SUPPORTED_PREFIX = "0.15."
 """faust-streaming versions whose internals these patches were written against."""
 SUPPORTED_AIOKAFKA_PREFIX = "0.14."
-"""aiokafka versions whose internals the patches and guards reach into were read from."""
+"""aiokafka versions whose internals ``closed_transport`` and ``metadata_sync`` were
+written against."""
 
 
 class IncompatibleFaust(RuntimeError):
