@@ -174,10 +174,11 @@ def config(env: str, agent: str, sources: list[str] | None, updated_at: str,
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[Any]:
-    """Every record of ``topic`` now (ConsumerRecords, with timestamps in ms)."""
+    """Every committed record of ``topic`` now (ConsumerRecords, timestamps in ms)."""
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                isolation_level="read_committed",
                                 max_partition_fetch_bytes=16 * 1024 * 1024)
     await consumer.start()
     try:

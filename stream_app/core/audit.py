@@ -32,7 +32,7 @@ from stream_app.core.events import CallbackAgentConfig, parse
 from stream_app.core.matching import epoch
 from stream_app.core.records import ORIGIN_HEADER, parse_origin
 from stream_app.core.redis_layout import config_key
-from stream_app.core.topics import TopicNames, bootstrap_servers
+from stream_app.core.topics import ISOLATION, TopicNames, bootstrap_servers
 from stream_app.settings import Settings
 
 Origin = tuple[str, int, int]
@@ -99,6 +99,7 @@ async def audit(settings: Settings) -> AuditReport:
     committed, partitions = await _group_and_layout(settings, names)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(settings),
                                 enable_auto_commit=False, auto_offset_reset="earliest",
+                                isolation_level=ISOLATION,
                                 max_partition_fetch_bytes=FETCH_BYTES)
     await consumer.start()
     store = CounterStore.from_settings(settings)

@@ -26,7 +26,9 @@ consumer glue (``worker/holes.py``) act on the verdicts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+import bisect
+import threading
+from collections.abc import Callable, Hashable, Iterable
 from typing import Generic, Literal, TypeVar
 
 Verdict = Literal["next", "again", "gap"]
@@ -151,3 +153,102 @@ class GapRepairs:
     def holding(self) -> list[Hashable]:
         """Partitions with a gap the broker said holds records that never arrived."""
         return [p for p, gap in self.gaps.items() if gap.held]
+
+
+class AbsentOffsets:
+    """Offsets a ``read_committed`` fetch read past without a record, per partition.
+
+    A transactional producer's commit and abort markers take an offset each, an aborted
+    transaction's records are never handed to a ``read_committed`` reader, and
+    compaction removes records but keeps the offsets of the rest: such offsets are
+    *absent*, and no re-fetch will ever bring them. The fetch itself says which they
+    are: it read ``[start, stop)`` of the log (``stop``: the fetcher's next fetch offset,
+    past markers and aborted batches) and yielded records at some of those offsets; the
+    others are absent. That is a fact about the log, not a guess, so a gap made only of
+    absent offsets is passed at once (:class:`InOrder` via the admission), a commit
+    follows the processed offsets over them, and a partition whose log ends in a marker
+    counts as caught up.
+
+    Invariant: per partition, ranges are sorted, disjoint and never adjacent (merged),
+    and hold only offsets some fetch read past without a record. Written by the
+    consumer's thread, read by the agents': every method holds one lock.
+    """
+
+    MAX_RANGES = 4096
+    """Ranges kept per partition; the lowest go first (forgetting one only costs the
+    slow path: a gap waited on, fetched again, asked about)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ranges: dict[Hashable, list[tuple[int, int]]] = {}
+        self.watched: frozenset[str] | None = None
+        """Topics recorded (None: every topic). The worker watches its input and keyed
+        topics only: a table's compacted changelog would fill this for nothing."""
+
+    def watch(self, topics: Iterable[str]) -> None:
+        self.watched = frozenset(topics)
+
+    def read(self, partition: tuple[str, int], start: int, stop: int,
+             offsets: Iterable[int]) -> None:
+        """A fetch read ``[start, stop)`` of ``partition`` and yielded a record at each of
+        ``offsets`` (ascending, within the range); every other offset there is absent."""
+        if stop <= start or (self.watched is not None and partition[0] not in self.watched):
+            return
+        found: list[tuple[int, int]] = []
+        expected = start
+        for offset in offsets:
+            if offset > expected:
+                found.append((expected, offset))
+            expected = max(expected, offset + 1)
+        if stop > expected:
+            found.append((expected, stop))
+        if found:
+            with self._lock:
+                ranges = self._ranges.setdefault(tuple(partition), [])
+                for span in found:
+                    _merge(ranges, span)
+                if len(ranges) > self.MAX_RANGES:
+                    del ranges[:len(ranges) - self.MAX_RANGES]
+
+    def run_end(self, partition: tuple[str, int], offset: int) -> int:
+        """The first offset at or after ``offset`` that is not known to be absent."""
+        with self._lock:
+            ranges = self._ranges.get(tuple(partition))
+            if not ranges:
+                return offset
+            i = bisect.bisect_right(ranges, (offset, _INF)) - 1
+            if i >= 0 and ranges[i][0] <= offset < ranges[i][1]:
+                return ranges[i][1]
+            return offset
+
+    def covers(self, partition: tuple[str, int], start: int, stop: int) -> bool:
+        """Every offset of ``[start, stop)`` is known to be absent."""
+        return self.run_end(partition, start) >= stop
+
+    def forget_below(self, partition: tuple[str, int], offset: int) -> None:
+        """Drop what lies wholly below ``offset`` (committed: nobody reads there again)."""
+        with self._lock:
+            ranges = self._ranges.get(tuple(partition))
+            if ranges:
+                keep = bisect.bisect_left(ranges, (offset, -1))
+                while keep > 0 and ranges[keep - 1][1] > offset:
+                    keep -= 1
+                del ranges[:keep]
+
+
+_INF = float("inf")
+
+
+def _merge(ranges: list[tuple[int, int]], span: tuple[int, int]) -> None:
+    """Insert ``span`` into sorted, disjoint, non-adjacent ``ranges``, merging."""
+    start, stop = span
+    i = bisect.bisect_left(ranges, (start, stop))
+    if i > 0 and ranges[i - 1][1] >= start:
+        i -= 1
+        start = ranges[i][0]
+        stop = max(stop, ranges[i][1])
+    j = i
+    while j < len(ranges) and ranges[j][0] <= stop:
+        stop = max(stop, ranges[j][1])
+        j += 1
+    ranges[i:j] = [(start, stop)]

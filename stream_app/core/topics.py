@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 TABLES = ("history", "pending")
 COMPACTED = {"cleanup.policy": "compact"}
+ISOLATION = "read_committed"
+"""How every input is read (the contract: only committed records count). End offsets
+asked this way are last stable offsets: where the committed records end."""
 
 
 KAFKA_MURMUR2_SEED = 0x9747B28C
@@ -175,7 +178,8 @@ async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> di
 
 
 class EndOffsets:
-    """The brokers' end offsets, asked on a client of our own.
+    """The brokers' end offsets (``read_committed``: the last stable offsets), asked on
+    a client of our own.
 
     Faust's ``consumer.highwaters`` runs on its consumer thread and answers only after
     the fetch in flight (about a second under load); progress needs the answer now. A
@@ -203,6 +207,7 @@ class EndOffsets:
     async def _ask(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         if self._client is None:
             client = AIOKafkaConsumer(bootstrap_servers=self.servers, enable_auto_commit=False,
+                                      isolation_level=ISOLATION,
                                       request_timeout_ms=int(self.TIMEOUT * 1000))
             try:
                 await client.start()
@@ -278,7 +283,8 @@ async def records_between(servers: list[str], topic: str, partition: int, start:
     it. None: no answer within :data:`RANGE_READ_SECONDS` (Kafka away); ask again."""
     tp = TopicPartition(topic, partition)
     client = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False,
-                              group_id=None, request_timeout_ms=int(RANGE_READ_SECONDS * 1000))
+                              group_id=None, isolation_level=ISOLATION,
+                              request_timeout_ms=int(RANGE_READ_SECONDS * 1000))
     try:
         async with asyncio.timeout(RANGE_READ_SECONDS):
             await client.start()

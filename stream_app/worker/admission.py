@@ -2,7 +2,9 @@
 
 Each partition in offset order, every offset once (``core/order.py``): the next offsets
 are processed and acked, offsets processed before in this consumer generation only
-acked, and messages past a gap neither. A gap that stays is fetched again through
+acked, and messages past a gap neither. A gap made only of offsets the fetch read past
+without a record (transaction markers, aborted records, compacted keys:
+``AbsentOffsets``) is passed at once. Any other gap that stays is fetched again through
 ``refetch``; after a few re-fetches the broker is asked through ``ask`` (a read outside
 the consumer group) whether the gap holds records: skipped only on a "no". A message
 fetched before a rebalance may belong to a partition this worker lost: processing it
@@ -21,7 +23,7 @@ from typing import Any
 from faust.types import TP
 
 from stream_app.core.intake import Message
-from stream_app.core.order import GAP_REFETCHES, GapRepairs, InOrder
+from stream_app.core.order import GAP_REFETCHES, AbsentOffsets, GapRepairs, InOrder
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +38,14 @@ class Admission:
                  base: Callable[[TP], int | None],
                  refetch: Callable[[TP, int, int | None], None],
                  ask: Ask,
+                 absent: AbsentOffsets,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.generation = generation
         self.order: InOrder[TP] = InOrder(base)
         self.repairs = GapRepairs()
         self.refetch = refetch
         self.ask = ask
+        self.absent = absent
         self.clock = clock
         self.asking: set[asyncio.Task[None]] = set()
 
@@ -55,7 +59,8 @@ class Admission:
             if m.generation_id not in (None, generation):
                 continue
             verdict = self.order.admit(generation, m.tp, m.offset)
-            if verdict == "gap" and self._skips(m.tp, m.offset, generation):
+            if verdict == "gap" and (self._absent_before(m.tp, m.offset)
+                                     or self._skips(m.tp, m.offset, generation)):
                 verdict = self.order.admit(generation, m.tp, m.offset)
             if verdict != "gap":
                 done.append(event)
@@ -72,6 +77,17 @@ class Admission:
     def holding(self) -> list[TP]:
         """Partitions with a gap the broker says holds records that never arrived."""
         return [tp for tp in self.repairs.holding() if isinstance(tp, TP)]
+
+    def _absent_before(self, tp: TP, offset: int) -> bool:
+        """Pass the offsets from the expected one on that a fetch read past without a
+        record (no re-fetch would bring them); True if that closes the gap to ``offset``."""
+        missing = self.order.expected(tp)
+        if missing is None:
+            return False
+        passed = self.absent.run_end(tp, missing)
+        if passed > missing:  # the part known absent is passed; what is left is a gap
+            self.order.skip_to(tp, min(passed, offset))
+        return passed >= offset
 
     def _skips(self, tp: TP, offset: int, generation: int | None) -> bool:
         """Act on a gap before ``offset``; True if it is to be skipped."""

@@ -46,6 +46,7 @@ from stream_app.worker.housekeeping import (
     logged,
 )
 from stream_app.worker.metadata_sync import WATCH_SECONDS, MetadataSyncGuard, faust_clients
+from stream_app.worker.patches.absent_offsets import ABSENT
 from stream_app.worker.probe import HealthProbe
 from stream_app.worker.tables import KeyedPartitions, KeyedTable, kafka_producer, processed_base
 
@@ -75,6 +76,7 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     changes = TableChanges((history, pending), producer)
     servers = topics.bootstrap_servers(settings)
     admissions: list[Admission] = []
+    ABSENT.watch([*{t for t, _ in inputs}, wiring.names.keyed])
 
     def batched(step: Step, name: str, tracks_progress: bool) -> Any:
         admission = Admission(
@@ -83,7 +85,8 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
             refetch=lambda tp, offset, generation: holes.schedule_refetch(
                 app.consumer, tp, offset, generation),
             ask=lambda tp, start, stop: topics.records_between(
-                servers, tp.topic, tp.partition, start, stop))
+                servers, tp.topic, tp.partition, start, stop),
+            absent=ABSENT)
         admissions.append(admission)
 
         async def agent(stream: Stream[Any]) -> None:
@@ -144,7 +147,8 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
         progress, busy=busy, end_offsets=end_offsets, send=send, sent=health.watermarks_sent,
         assigned=lambda: [InputPartition(tp.topic, tp.partition)
                           for tp in app.consumer.assignment() if tp.topic in input_topics],
-        base=lambda s: processed_base(app, TP(s.topic, s.partition)))
+        base=lambda s: processed_base(app, TP(s.topic, s.partition)),
+        absent=lambda s, offset: ABSENT.run_end((s.topic, s.partition), offset))
     chores = Housekeeping(busy, join.prune_idle, changes.send,
                           lambda: holes.repair_holes(app.consumer),
                           partition_counts, watermarks)

@@ -8,7 +8,8 @@ the join decides on it. So:
 - a partition counts as **caught up** only when everything below the broker's end
   offset is processed: by this worker (``next_offset``) or before the offset it resumed
   from (the commit base; after a rebalance ``next_offset`` may be stale from an earlier
-  ownership, and the base is where this ownership started);
+  ownership, and the base is where this ownership started), or known to hold no record
+  (a transaction's commit marker ends every transactional partition: ``absent``);
 - the wall clock is read *before* the end offsets are asked for: a record appended after
   the answer carries a timestamp after ``now`` (within the disorder bound), one appended
   before it is below an end offset and must be processed first;
@@ -44,12 +45,15 @@ class ProgressEmitter:
                  end_offsets: EndOffsets,
                  send: Callable[[bytes], Awaitable[None]],
                  sent: Callable[[], None],
+                 absent: Callable[[InputPartition, int], int] = lambda s, offset: offset,
                  clock: Callable[[], float] = time.time,
                  tick: Callable[[], float] = time.monotonic) -> None:
         self.progress = progress
         self.assigned, self.busy, self.base = assigned, busy, base
         self.end_offsets, self.send, self.sent = end_offsets, send, sent
         self.clock, self.tick = clock, tick
+        self.absent = absent
+        """The first offset at or after one that may hold a record."""
         self.last: dict[InputPartition, float] | None = None
         self.last_at = float("-inf")
 
@@ -78,5 +82,6 @@ class ProgressEmitter:
         """Everything below the broker's end offset is processed (see the module doc)."""
         base = self.base(source)
         processed = max(self.progress.next_offset.get(source, -1), -1 if base is None else base)
+        processed = self.absent(source, processed)
         end = ends.get((source.topic, source.partition))
         return end is not None and processed >= end

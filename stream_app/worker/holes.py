@@ -32,6 +32,7 @@ from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread as ConsumerThread
 from faust.types import TP
 
+from stream_app.worker.patches.absent_offsets import ABSENT
 from stream_app.worker.patches.base import Signature
 from stream_app.worker.patches.seek_on_assignment import perform_seek, seek_lock
 
@@ -83,11 +84,22 @@ def repair_holes(self: Any) -> None:
 
 
 def _stands_still(self: Consumer, tp: TP, base: int) -> bool:
+    base = ABSENT.run_end(tp, base)  # a marker or an aborted record is no hole
     acked = [offset for offset in self._acked.get(tp, ()) if offset >= base]
     if acked:
         return min(acked) > base
-    end = self.highwater(tp)
+    end = _readable_end(self, tp)
     return end is not None and end > base
+
+
+def _readable_end(self: Any, tp: TP) -> int | None:
+    """Where the committed records of ``tp`` end: its last stable offset (a transaction
+    still open is not a hole: nothing past its first record can be read yet), else the
+    high-water mark."""
+    consumer = getattr(self._thread, "_consumer", None)
+    lso = consumer.last_stable_offset(tp) if consumer is not None else None
+    end = lso if lso is not None and lso >= 0 else self.highwater(tp)
+    return None if end is None else int(end)
 
 
 def _notice_hole(self: Consumer, tp: TP, base: int | None) -> None:

@@ -6,6 +6,10 @@ committed over). The patch commits the run of acked offsets that starts exactly 
 committed offset, and nothing while that base is unknown. Holes that stay are fetched
 again (:mod:`stream_app.worker.holes`).
 
+A run may go on over offsets the fetch read past without a record (a transaction's
+commit marker, an aborted transaction's records, a compacted key: ``absent_offsets``):
+they are not holes, and a partition whose log ends in a marker commits up to its end.
+
 Together with :mod:`.seek_on_assignment` this keeps the invariant the audit
 (``stream-app audit``) checks: every offset a worker commits on an input topic was
 processed.
@@ -19,17 +23,18 @@ from faust.transport.consumer import Consumer
 from faust.types import TP
 from faust.utils.functional import consecutive_numbers
 
+from stream_app.worker.patches.absent_offsets import ABSENT
 from stream_app.worker.patches.base import Patch, Signature
 
 
 def new_offset(self: Consumer, tp: TP) -> int | None:
-    """The offset to commit for ``tp``: one past the acked run starting at the base.
+    """The offset to commit for ``tp``: one past the acked run starting at the base,
+    the run going on over offsets known to hold no record.
 
-    Invariant: every offset below the returned one, from the base up, was acked.
+    Invariant: every offset below the returned one, from the base up, was acked or is
+    known to hold no record.
     """
     acked: list[int] = self._acked[tp]
-    if not acked:
-        return None
     base = self._committed_offset[tp]
     if base is None:
         return None
@@ -38,12 +43,20 @@ def new_offset(self: Consumer, tp: TP) -> int | None:
     if below:
         self._acked_index[tp].difference_update(acked[:below])
         del acked[:below]
-    if not acked or acked[0] != base:
+    end, taken = base, 0
+    while True:
+        end = ABSENT.run_end(tp, end)
+        if taken >= len(acked) or acked[taken] != end:
+            break
+        run = next(consecutive_numbers(acked[taken:]))
+        taken += len(run)
+        end = run[-1] + 1
+    if end == base:
         return None
-    run = list(next(consecutive_numbers(acked)))
-    del acked[:len(run)]
-    self._acked_index[tp].difference_update(run)
-    return run[-1] + 1
+    self._acked_index[tp].difference_update(acked[:taken])
+    del acked[:taken]
+    ABSENT.forget_below(tp, end)
+    return end
 
 
 PATCH = Patch("contiguous commit", Signature(Consumer, "_new_offset", ("self", "tp")),

@@ -3,12 +3,13 @@
 faust-streaming 0.15.x loses messages around rebalances in several ways; each patch
 closes one by giving up an optimisation, never correctness (the module of each says
 which, and ``tests/unit/worker/patches/`` has a test per patch that fails without it).
-One patch is of aiokafka (``closed_transport``: a connection error on uvloop that
-nothing caught). :func:`install` refuses to run (one line naming the version and what
-changed) unless faust and aiokafka are supported versions, every attribute a patch
-replaces has the signature it was written against, every attribute a patch reads is
-still assigned by its class, and everything else this package reaches into
-(:data:`REQUIRES`) is still there.
+Two patches are of aiokafka (``closed_transport``: a connection error on uvloop that
+nothing caught; ``absent_offsets``: what a fetch read past without a record), and
+``read_committed`` makes the worker's consumer read only committed records.
+:func:`install` refuses to run (one line naming the version and what changed) unless
+faust and aiokafka are supported versions, every attribute a patch replaces has the
+signature it was written against, every attribute a patch reads is still assigned by its
+class, and everything else this package reaches into (:data:`REQUIRES`) is still there.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from importlib.metadata import version
 
 from stream_app.worker import holes, metadata_sync, monitor, tables
 from stream_app.worker.patches import (
+    absent_offsets,
     closed_transport,
     contiguous_commit,
     drain,
     idempotent_producer,
+    read_committed,
     read_offsets,
     seek_on_assignment,
     stale_acks,
@@ -44,12 +47,17 @@ PATCHES: tuple[Patch, ...] = (
     stale_store.PATCH,
     idempotent_producer.PATCH,
     closed_transport.PATCH,
+    read_committed.PATCH,
+    absent_offsets.PATCH,
 )
 """Every patch, in the order they are installed."""
 
 REQUIRES: tuple[Signature, ...] = (*holes.REQUIRES, *monitor.REQUIRES, *tables.REQUIRES,
                                    *stale_store.REQUIRES, *metadata_sync.REQUIRES)
 """What the rest of the Faust side uses of faust's internals without replacing it."""
+
+ALSO_ASSIGNED = (*read_committed.ALSO_ASSIGNED, *absent_offsets.ALSO_ASSIGNED)
+"""Attributes of other classes than a patch's target that a replacement reads or sets."""
 
 _installed = False
 
@@ -75,6 +83,8 @@ def check(faust_version: str | None = None,
             raise IncompatibleFaust(f"faust-streaming {found}: {problem}")
     for patch in patches:
         check_assigned(found, patch.target.owner, patch.assigned)
+    for owner, attrs in ALSO_ASSIGNED:
+        check_assigned(found, owner, attrs)
 
 
 def install() -> None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream_app.core.order import GAP_REFETCH_SECONDS, GAP_REFETCHES, GapRepairs, InOrder
+from stream_app.core.order import (
+    GAP_REFETCH_SECONDS,
+    GAP_REFETCHES,
+    AbsentOffsets,
+    GapRepairs,
+    InOrder,
+)
 
 
 def from_bases(**bases: int | None) -> InOrder[str]:
@@ -109,3 +115,49 @@ def test_a_gap_is_waited_on_fetched_again_a_few_times_then_asked_about() -> None
     assert repairs.on_gap("q", 4, now=100 + step) == "wait", "per partition"
     assert repairs.on_gap("r", None, now=0.0) == "wait", "no base: the seek is to come"
     assert repairs.on_gap("r", None, now=100.0) == "wait"
+
+
+# -- absent offsets: what a fetch read past without a record ------------------------------
+
+
+def test_absent_offsets_are_what_a_fetch_read_past_without_a_record() -> None:
+    absent = AbsentOffsets()
+    absent.read(("t", 0), 0, 10, [0, 1, 5, 6])  # 2-4 and 7-9 absent
+    assert absent.run_end(("t", 0), 2) == 5
+    assert absent.run_end(("t", 0), 7) == 10
+    assert absent.run_end(("t", 0), 5) == 5, "a record is not absent"
+    assert absent.covers(("t", 0), 2, 5) and not absent.covers(("t", 0), 2, 6)
+    assert absent.run_end(("t", 1), 2) == 2, "partitions are apart"
+    absent.read(("t", 0), 10, 12, [])  # adjacent: merged
+    assert absent.run_end(("t", 0), 7) == 12
+    absent.forget_below(("t", 0), 6)
+    assert absent.run_end(("t", 0), 2) == 2 and absent.run_end(("t", 0), 8) == 12
+
+
+def test_only_watched_topics_are_recorded() -> None:
+    absent = AbsentOffsets()
+    absent.watch(["input"])
+    absent.read(("changelog", 0), 0, 10, [])
+    absent.read(("input", 0), 0, 10, [])
+    assert absent.run_end(("changelog", 0), 0) == 0
+    assert absent.run_end(("input", 0), 0) == 10
+
+
+@given(st.sets(st.integers(0, 80)),
+       st.lists(st.tuples(st.integers(0, 70), st.integers(0, 20)), max_size=12),
+       st.integers(0, 90))
+def test_run_end_matches_a_brute_force_oracle(records: set[int],
+                                              reads: list[tuple[int, int]],
+                                              probe: int) -> None:
+    """Whatever the fetches of one log and their order (re-fetches overlap), the run of
+    absent offsets from ``probe`` ends at the first offset no fetch read past empty."""
+    absent, oracle = AbsentOffsets(), set()
+    for start, length in reads:
+        stop = start + length
+        yielded = sorted(o for o in records if start <= o < stop)
+        absent.read(("t", 0), start, stop, yielded)
+        oracle |= set(range(start, stop)) - records
+    end = probe
+    while end in oracle:
+        end += 1
+    assert absent.run_end(("t", 0), probe) == end

@@ -9,7 +9,7 @@ from typing import Any
 
 from faust.types import TP
 
-from stream_app.core.order import GAP_REFETCH_SECONDS, GAP_REFETCHES
+from stream_app.core.order import GAP_REFETCH_SECONDS, GAP_REFETCHES, AbsentOffsets
 from stream_app.worker.admission import Admission
 
 A, B = TP("in", 0), TP("in", 1)
@@ -32,9 +32,10 @@ class World:
         self.refetches: list[tuple[TP, int, int | None]] = []
         self.asked: list[tuple[TP, int, int]] = []
         self.broker_holds: bool | None = False
+        self.absent = AbsentOffsets()
         self.admission = Admission(lambda: self.generation, self.bases.get,
                                    lambda tp, o, g: self.refetches.append((tp, o, g)),
-                                   self.ask, clock=lambda: self.now)
+                                   self.ask, self.absent, clock=lambda: self.now)
 
     async def ask(self, tp: TP, start: int, stop: int) -> bool | None:
         self.asked.append((tp, start, stop))
@@ -126,3 +127,22 @@ async def test_no_answer_from_the_broker_asks_again_later() -> None:
     assert len(world.asked) == 2
     world.now += GAP_REFETCH_SECONDS
     assert world.admit(events(A, 14)) == ([14], [14])
+
+
+def test_a_gap_the_fetch_read_past_without_a_record_is_passed_at_once() -> None:
+    """Transaction markers and aborted records: no wait, no re-fetch, no question."""
+    world = World()
+    world.absent.read(A, 10, 20, [10, 11, 13, 16, 17])  # 12, 14-15 absent; 18-19 too
+    assert world.admit(events(A, 10, 11, 13, 16, 17)) == ([10, 11, 13, 16, 17],) * 2
+    assert world.refetches == [] and world.asked == []
+    world.absent.read(A, 20, 25, [22])  # 20-21 absent, but 18-19 too: still a run
+    assert world.admit(events(A, 22)) == ([22], [22])
+
+
+def test_a_gap_with_one_offset_not_known_absent_still_waits() -> None:
+    world = World()
+    world.absent.read(A, 10, 12, [10])  # 11 absent; 12 was never read
+    assert world.admit(events(A, 10, 13)) == ([10], [10])
+    world.now += GAP_REFETCH_SECONDS
+    assert world.admit(events(A, 13)) == ([], [])
+    assert world.refetches == [(A, 12, 1)]

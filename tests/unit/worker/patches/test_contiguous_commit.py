@@ -42,3 +42,25 @@ def test_every_offset_below_the_commit_was_acked(base: int, acked: set[int]) -> 
     got, _ = new_offset(base, sorted(acked))
     first_missing = next(o for o in range(base, 200) if o not in acked)
     assert got == (None if first_missing == base else first_missing)
+
+
+def test_a_run_goes_on_over_offsets_a_fetch_read_past_without_a_record() -> None:
+    """A transaction's commit marker (or an aborted batch) is no hole; a partition whose
+    log ends in a marker commits up to its end."""
+    from faust.types import TP
+
+    from stream_app.worker.patches.absent_offsets import ABSENT
+
+    tp = TP("tx-commit", 0)
+    ABSENT.read(tp, 100, 110, [100, 101, 105, 106])  # 102-104 and 107-109 absent
+    consumer = consumer_double({tp: 100})
+    consumer._acked[tp] = [100, 101, 105, 106]
+    assert Consumer._new_offset(consumer, tp) == 110
+    ABSENT.read(tp, 110, 112, [])  # a commit marker and an abort marker, nothing else
+    consumer = consumer_double({tp: 110})
+    assert Consumer._new_offset(consumer, tp) == 112, "nothing acked, only markers left"
+    consumer = consumer_double({tp: 112})
+    assert Consumer._new_offset(consumer, tp) is None
+    ABSENT.read(tp, 112, 114, [113])
+    consumer = consumer_double({tp: 112})
+    assert Consumer._new_offset(consumer, tp) == 113, "the record at 113 is not acked yet"
