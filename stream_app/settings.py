@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     topic_config: str = _topic("callback-agent-config", "callback agent configuration")
     topic_outcomes: str = _topic("callback-outcomes", "published callback outcomes")
     topic_dlq: str = _topic("callback-events-dlq", "rejected input")
+    topic_stats: str = _topic("callback-stats",
+                              "published counters per environment and day (compacted)")
 
     @field_validator("timezone")
     @classmethod

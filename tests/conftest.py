@@ -15,7 +15,9 @@ masters and three replicas (``stream-app services up --redis-cluster`` on ports
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from redis.asyncio import Redis, RedisCluster
 
 from stream_app.core.counters import CounterStore
 from stream_app.dev import clusters, services
-from tests.support import WorkerProcess, worker_env
+from tests.support import PUBLISHED, WorkerProcess, published_problems, worker_env
 
 HOW_TO = ("start one with `stream-app services up` (needs java, mvn and apt), or point "
           "STREAM_APP_KAFKA_BOOTSTRAP / STREAM_APP_REDIS_URL at running ones")
@@ -100,6 +102,33 @@ def _containers() -> Iterator[Endpoints]:
         host, port = redis.get_container_host_ip(), redis.get_exposed_port(6379)
         yield Endpoints(kafka.get_bootstrap_server(), f"redis://{host}:{port}/0",
                         "testcontainers")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def published_records_match_their_schemas() -> Iterator[None]:
+    """After the session: every record any worker of it published (outcomes, stats,
+    dead letters) names its schema in its headers and validates against it."""
+    yield
+    by_bootstrap: dict[str, set[str]] = {}
+    for bootstrap, topic in PUBLISHED:
+        by_bootstrap.setdefault(bootstrap, set()).add(topic)
+    results: list[tuple[int, list[str]]] = []
+    for bootstrap, topics in by_bootstrap.items():
+        # A thread of its own: the session's event loop may still be set on this one.
+        def check(b: str = bootstrap, t: set[str] = topics) -> None:
+            try:
+                results.append(asyncio.run(published_problems(b, t)))
+            except Exception as exc:
+                results.append((0, [f"could not read {len(t)} topics on {b}: {exc!r}"]))
+
+        reader = threading.Thread(target=check)
+        reader.start()
+        reader.join()
+    problems = [p for _, found in results for p in found]
+    checked = sum(n for n, _ in results)
+    print(f"\npublished records checked against their schemas: {checked}")
+    assert not problems, f"{len(problems)} published records break their schema:\n" + \
+        "\n".join(problems[:20])
 
 
 @pytest.fixture

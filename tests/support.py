@@ -22,6 +22,10 @@ from stream_app.settings import Settings
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
+PUBLISHED: set[tuple[str, str]] = set()
+"""(bootstrap, topic) of every published topic of every worker this test session
+started: each of their records is checked against its schema at the end of the session
+(``conftest.py``)."""
 
 
 class ManualClock:
@@ -57,6 +61,7 @@ def worker_env(kafka: str, redis_url: str, data_dir: Path, **overrides: Any) -> 
         "TOPIC_CONFIG": f"config-{suffix}",
         "TOPIC_OUTCOMES": f"outcomes-{suffix}",
         "TOPIC_DLQ": f"dlq-{suffix}",
+        "TOPIC_STATS": f"stats-{suffix}",
     }
     values.update({k.upper(): v for k, v in overrides.items()})
     return {f"STREAM_APP_{k}": str(v) for k, v in values.items()}
@@ -70,6 +75,9 @@ class WorkerProcess:
         self.settings = Settings(**{k.removeprefix("STREAM_APP_").lower(): v
                                     for k, v in env.items()})
         self.log = Path(env["STREAM_APP_DATA_DIR"]) / "worker.log"
+        s = self.settings
+        PUBLISHED.update((s.kafka_bootstrap, topic)
+                         for topic in (s.topic_outcomes, s.topic_stats, s.topic_dlq))
         self.process: subprocess.Popen[bytes] | None = None
         self.wanted = False
         """Started and not stopped on purpose since (a supervisor restarts it if it dies)."""
@@ -327,3 +335,110 @@ async def assert_state_on_keyed_partitions(settings: Settings) -> int:
                 f"{changelog}[{r.partition}] holds {r.key!r}, keyed on {keyed[r.key]}"
             checked += 1
     return checked
+
+
+def latest_stats(records: list[Any]) -> dict[tuple[str, str, str | None], tuple]:
+    """The latest ``callback-stats`` value per key, in the shape of :func:`truth_counts`'
+    tuples: (environment, day, callback agent or None) -> counts."""
+    latest: dict[tuple[str, str, str | None], tuple] = {}
+    for r in sorted(records, key=lambda r: (r.partition, r.offset)):
+        key, value = orjson.loads(r.key), orjson.loads(r.value)
+        assert (key["environment_id"], key["day"]) == (value["environment_id"], value["day"])
+        assert key.get("callback_agent_id") == value.get("callback_agent_id")
+        latest[(key["environment_id"], key["day"], key.get("callback_agent_id"))] = (
+            value["total_callbacks_received"], value["callbacks_answered"],
+            value["callbacks_unmatched"],
+            {s["source_agent_id"]: s["count"] for s in value["callbacks_by_source_agent"]})
+    return latest
+
+
+async def assert_stats_topic_settles(settings: Settings, redis_url: str,
+                                     wanted: dict[str, dict[str, tuple]]) -> int:
+    """The stats topic's latest value of every (environment, day) of ``wanted`` equals
+    it, and every per-agent key's equals what Redis answers for that agent and day (the
+    stats endpoint's numbers). Polls (a recheck may still be on its way); returns the
+    number of keys checked."""
+    from stream_app.core.counters import CounterStore
+
+    store = CounterStore.from_url(redis_url, 3600, cluster=settings.redis_cluster)
+
+    async def mismatches() -> list[str]:
+        latest = latest_stats(await read_topic(settings.kafka_bootstrap, settings.topic_stats))
+        wrong = [f"{env} {day}: topic {latest.get((env, day, None))} != {counts}"
+                 for env, days in wanted.items() for day, counts in days.items()
+                 if latest.get((env, day, None)) != counts]
+        for (env, day, agent), counts in latest.items():
+            if agent is not None and env in wanted:
+                stored = await stored_counts(store, {env: {day: ()}}, agent)
+                if stored[env][day] != counts:
+                    wrong.append(f"{env} {day} {agent}: topic {counts} != {stored[env][day]}")
+        return wrong
+
+    try:
+        await poll(mismatches, lambda wrong: not wrong, timeout=30, interval=0.5,
+                   what="the stats topic's latest values equal to the counters")
+        latest = latest_stats(await read_topic(settings.kafka_bootstrap, settings.topic_stats))
+    finally:
+        await store.close()
+    return sum(1 for env, _, _ in latest if env in wanted)
+
+
+async def published_problems(bootstrap: str, topics: set[str]) -> tuple[int, list[str]]:
+    """Every record of ``topics`` checked against the schema its ``schema-id`` header
+    names, and its ``content-type`` header; (records checked, problems)."""
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    from stream_app.core.published import SCHEMAS, schema_document
+
+    validators = {str(s).encode(): Draft202012Validator(schema_document(s),
+                                                          format_checker=FormatChecker())
+                  for s in SCHEMAS}
+    problems, checked = [], 0
+    for r in await read_topics(bootstrap, topics):
+        checked += 1
+        where = f"{r.topic}[{r.partition}]@{r.offset}"
+        headers = dict(r.headers or ())
+        if headers.get("content-type") != b"application/json":
+            problems.append(f"{where}: content-type {headers.get('content-type')!r}")
+        validator = validators.get(headers.get("schema-id", b""))
+        if validator is None:
+            problems.append(f"{where}: schema-id {headers.get('schema-id')!r}")
+            continue
+        problems += [f"{where}: {e.message}"
+                     for e in validator.iter_errors(orjson.loads(r.value))]
+    return checked, problems
+
+
+async def read_topics(bootstrap: str, topics: set[str]) -> list[Any]:
+    """Every committed record of every partition of ``topics`` that exist, with one
+    consumer."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = sorted(set(await admin.list_topics()) & topics)
+        described = await admin.describe_topics(existing) if existing else []
+    finally:
+        await admin.close()
+    tps = [TopicPartition(d["topic"], p["partition"]) for d in described
+           for p in d["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                isolation_level="read_committed")
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(tps) if tps else {}
+        wanted = [tp for tp in tps if ends[tp] > 0]
+        if not wanted:
+            return []
+        consumer.assign(wanted)
+        await consumer.seek_to_beginning(*wanted)
+        out: list[Any] = []
+        while [tp for tp in wanted if await consumer.position(tp) < ends[tp]]:
+            for tp, messages in (await consumer.getmany(timeout_ms=500,
+                                                        max_records=20_000)).items():
+                out.extend(m for m in messages if m.offset < ends[tp])
+        return out
+    finally:
+        await consumer.stop()

@@ -182,6 +182,9 @@ class CounterStore:
         self.ttl = str(dedup_ttl_seconds)
         self.scripts = Scripts(redis, min_replicas)
         self._sum_days = redis.register_script(SUM_DAYS)
+        self.on_counters: Callable[[str, set[str]], None] | None = None
+        """Told, after a write script returned, each environment's counter hashes the
+        script was told it may touch (``stats_topic.py`` publishes them)."""
 
     @classmethod
     def from_url(cls, url: str, dedup_ttl_seconds: int, cluster: bool = False,
@@ -246,6 +249,9 @@ class CounterStore:
                 for position, result in zip(chunk.positions, decoded, strict=True):
                     results[position] = result
             if not again:
+                if self.on_counters is not None:
+                    for environment_id, keys in batch.keys.items():
+                        self.on_counters(environment_id, keys)
                 return results
             chunks = again
         raise RuntimeError(f"{len(chunks)} script call(s) still need other days after "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from stream_app.core.counters import ConfigWrite, CounterStore, NameWrite, retried
 from stream_app.core.delivery import Outbox
@@ -23,6 +23,7 @@ from stream_app.core.events import (
     parse,
 )
 from stream_app.core.matching import epoch
+from stream_app.core.published import DEAD_LETTER, TRACE_HEADER, headers, trace_of
 from stream_app.core.records import (
     DeadLetter,
     InboundSeen,
@@ -49,6 +50,8 @@ class Message(Protocol):
     timestamp: float
     key: bytes | None
     value: bytes | None
+    headers: Any
+    """The record's headers (pairs or a mapping; None: none)."""
 
 
 YIELD_EVERY = 100
@@ -79,7 +82,7 @@ class Intake:
                       message: Message) -> None:
         """Send a validated event to its contact's keyed partition."""
         await outbox.send(self.names.keyed, key, encode_keyed(record),
-                          partition=self.partition_of(key), headers=_origin(message))
+                          partition=self.partition_of(key), headers=_carried(message))
 
     async def outbound(self, outbox: Outbox, messages: Sequence[Message]) -> None:
         """Forward each outbound call to its contact; keep each agent's newest name."""
@@ -139,8 +142,13 @@ class Intake:
         letter = DeadLetter(rejection.reason, rejection.code, message.topic, message.partition,
                             message.offset, message.timestamp, message.key, message.value)
         key = message.key if message.key is None or len(message.key) <= 64 * 1024 else None
-        await outbox.send(self.names.dlq, key, letter.encode())
+        await outbox.send(self.names.dlq, key, letter.encode(),
+                          headers=headers(DEAD_LETTER, trace_of(message.headers)))
 
 
-def _origin(message: Message) -> list[tuple[str, bytes]]:
-    return origin_header(message.topic, message.partition, message.offset)
+def _carried(message: Message) -> list[tuple[str, bytes]]:
+    """A keyed record's headers: where it came from (the audit), and the trace context
+    its input carried."""
+    origin = origin_header(message.topic, message.partition, message.offset)
+    trace = trace_of(message.headers)
+    return origin if trace is None else [*origin, (TRACE_HEADER, trace)]

@@ -28,7 +28,7 @@ import logging
 import zlib
 from collections.abc import MutableMapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from stream_app.core.counters import (
     ClassifyResult,
@@ -52,6 +52,7 @@ from stream_app.core.matching import (
 )
 from stream_app.core.outcomes import answered_record, classified_record
 from stream_app.core.progress import InputPartition, Watermarks
+from stream_app.core.published import ANSWERED, CLASSIFIED, headers, trace_of
 from stream_app.core.records import (
     InboundSeen,
     OutboundSeen,
@@ -70,6 +71,16 @@ logger = logging.getLogger(__name__)
 
 Table = MutableMapping[bytes, Any]
 """Contact key (the keyed record's key bytes) -> encoded row."""
+
+
+class Inbound(NamedTuple):
+    """An inbound event of a batch: its contact, keyed partition and trace context."""
+
+    key: bytes
+    partition: int
+    record: InboundSeen
+    trace: str
+    """The input record's ``traceparent`` (empty: none), for the outcomes it causes."""
 
 
 class Partitions(Protocol):
@@ -168,7 +179,7 @@ class Join:
 
     async def on_records(self, outbox: Outbox, messages: Sequence[Message]) -> None:
         await self._index_pending()
-        inbound: list[tuple[bytes, int, InboundSeen]] = []
+        inbound: list[Inbound] = []
         outbound: dict[bytes, tuple[int, list[OutboundSeen]]] = {}
         moved: set[int] = set()
         async for message in yielding(messages):
@@ -182,7 +193,9 @@ class Join:
             if isinstance(record, OutboundSeen):
                 outbound.setdefault(key, (message.partition, []))[1].append(record)
             else:
-                inbound.append((key, message.partition, record))
+                trace = trace_of(getattr(message, "headers", None))
+                inbound.append(Inbound(key, message.partition, record,
+                                       trace.decode() if trace else ""))
         for key, (partition, records) in outbound.items():
             self._remember(key, partition, records)
         if inbound:
@@ -209,28 +222,27 @@ class Join:
         newest = self.newest_callback.get(partition)
         return float("-inf") if newest is None else newest - self.window - self.lateness
 
-    async def _count(self, outbox: Outbox, inbound: list[tuple[bytes, int, InboundSeen]]
-                     ) -> None:
+    async def _count(self, outbox: Outbox, inbound: list[Inbound]) -> None:
         """Count each event in Redis at once; park the calls not decided yet."""
         zone = self.settings.zone
         writes = [InboundWrite(r.environment_id, r.call_id, r.type, r.t, day_bucket(r.t, zone),
-                               r.event_id, r.ts, r.callback_agent_id) for _, _, r in inbound]
+                               r.event_id, r.ts, r.callback_agent_id) for _, _, r, _ in inbound]
         results = await retried(self.store.record_inbound, writes)
         touched: dict[bytes, dict[str, PendingCall]] = {}
         partitions: dict[bytes, int] = {}
-        async for (key, partition, r), result in yielding(list(zip(inbound, results,
+        async for (key, partition, r, trace), result in yielding(list(zip(inbound, results,
                                                                    strict=True))):
             if result.newly_answered:  # once per call, whatever is replayed or retried
                 metrics.OUTCOMES.labels("answered").inc()
             self.newest_callback[partition] = max(self.newest_callback.get(partition, r.t), r.t)
             if result.decided:
-                await self._answered_after_decision(outbox, r, result)
+                await self._answered_after_decision(outbox, r, result, trace)
                 continue
             calls = touched.get(key)
             if calls is None:
                 calls = touched[key] = self._pending(key)
             partitions[key] = partition
-            event = CallEvent(r.type, r.t, r.ts, r.callback_agent_id, r.event_id)
+            event = CallEvent(r.type, r.t, r.ts, r.callback_agent_id, r.event_id, trace)
             known = calls.get(r.call_id)
             calls[r.call_id] = (known.seen(event) if known else
                                 PendingCall(r.environment_id, r.call_id, partition, (event,)))
@@ -241,11 +253,12 @@ class Join:
                 self.due.push(call.partition, call.cutoff(self.grace), key)
 
     async def _answered_after_decision(self, outbox: Outbox, r: InboundSeen,
-                                       result: InboundResult) -> None:
+                                       result: InboundResult, trace: str) -> None:
         if result.answered_by_this_event and result.decision_day and result.decision_agent:
             await outbox.send(self.names.outcomes, r.environment_id.encode(),
                               answered_record(r.environment_id, r.call_id,
-                                              result.decision_agent, result.decision_day))
+                                              result.decision_agent, result.decision_day),
+                              headers=headers(ANSWERED, trace.encode()))
 
     # -- decisions ----------------------------------------------------------------------
 
@@ -330,11 +343,14 @@ class Join:
         env = p.environment_id
         await outbox.send(self.names.outcomes, env.encode(),
                           classified_record(env, p.call_id, result.callback_agent_id,
-                                            result.day, result.decision, late))
+                                            result.day, result.decision, late),
+                          headers=headers(CLASSIFIED, p.first.trace.encode()))
         if result.answered:
+            answer = next((e for e in p.events if e.type == "answered"), p.first)
             await outbox.send(self.names.outcomes, env.encode(),
                               answered_record(env, p.call_id, result.callback_agent_id,
-                                              result.day))
+                                              result.day),
+                              headers=headers(ANSWERED, answer.trace.encode()))
 
     # -- housekeeping ----------------------------------------------------------------
 

@@ -158,6 +158,9 @@ class CallEvent(NamedTuple):
     ts: float
     callback_agent_id: str
     event_id: str
+    trace: str = ""
+    """The input record's W3C ``traceparent`` (empty: none): carried to the outcome
+    records the event causes; no part of any decision."""
 
 
 class PendingCall(NamedTuple):

@@ -82,9 +82,10 @@ def contact_key(environment_id: str, phone: str) -> bytes:
 # fine, this release is too old for it). Version 1 is the format written before
 # versions existed (no version field): still decoded, so an upgrade needs no migration.
 
-FORMAT = 2
-"""The format version this release writes."""
-KNOWN_FORMATS = (1, 2)
+FORMAT = 3
+"""The format version this release writes (3: a pending call's events carry their
+input's trace context)."""
+KNOWN_FORMATS = (1, 2, 3)
 
 
 class UnknownFormat(Exception):

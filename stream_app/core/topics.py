@@ -63,6 +63,7 @@ class TopicNames:
     config: str
     outcomes: str
     dlq: str
+    stats: str
     keyed: str
     changelogs: tuple[str, ...]
 
@@ -74,13 +75,20 @@ class TopicNames:
             config=settings.topic_config,
             outcomes=settings.topic_outcomes,
             dlq=settings.topic_dlq,
+            stats=settings.topic_stats,
             keyed=f"{settings.app_id}-by-contact",
             changelogs=tuple(f"{settings.app_id}-{table}-changelog" for table in TABLES),
         )
 
     @property
     def public(self) -> tuple[str, ...]:
-        return (self.outbound, self.inbound, self.config, self.outcomes, self.dlq)
+        return (self.outbound, self.inbound, self.config, self.outcomes, self.dlq,
+                self.stats)
+
+    @property
+    def compacted(self) -> tuple[str, ...]:
+        """Topics whose latest record per key is all that counts."""
+        return (self.stats, *self.changelogs)
 
     @property
     def copartitioned(self) -> tuple[str, ...]:
@@ -111,7 +119,7 @@ async def ensure_topics(settings: Settings) -> None:
         durable = {"min.insync.replicas": str(min_insync_replicas(settings.replication_factor))}
         wanted = [NewTopic(name=n, num_partitions=settings.partitions,
                            replication_factor=settings.replication_factor,
-                           topic_configs={**durable, **(COMPACTED if n in names.changelogs
+                           topic_configs={**durable, **(COMPACTED if n in names.compacted
                                                         else {})})
                   for n in (*names.public, *names.copartitioned) if n not in existing]
         if wanted:

@@ -30,6 +30,7 @@ from stream_app.core.intake import Intake, Message
 from stream_app.core.join import Join
 from stream_app.core.progress import PROGRESS_INTERVAL, InputPartition, IntakeProgress, Watermarks
 from stream_app.core.records import UnknownFormat
+from stream_app.core.stats_topic import RECHECK_SECONDS, StatsPublisher
 from stream_app.observe.health import Health
 from stream_app.observe.looplag import LoopLag
 from stream_app.settings import Settings
@@ -74,6 +75,7 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     join = Join(settings, wiring.names, store, history, pending, watermarks, partitions)
     producer = Sender(app.producer, lambda: kafka_producer(app.producer))
     changes = TableChanges((history, pending), producer)
+    stats = StatsPublisher(store, wiring.names.stats)
     servers = topics.bootstrap_servers(settings)
     admissions: list[Admission] = []
     ABSENT.watch([*{t for t, _ in inputs}, wiring.names.keyed])
@@ -114,6 +116,7 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     async def contacts(outbox: Outbox, messages: Sequence[Message]) -> None:
         await join.on_records(outbox, messages)
         await changes.send()
+        await stats.publish(outbox, messages)
 
     for channel, step, name, tracks in (
             (wiring.outbound, intake.outbound, "intake-outbound", True),
@@ -154,7 +157,11 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
                           partition_counts, watermarks)
     probe = HealthProbe(app, health, store, end_offsets, lag,
                         holding=lambda: [tp for a in admissions for tp in a.holding()])
+    async def recheck_stats() -> None:
+        await durably(producer, stats.recheck)
+
     for timer, every, name in ((emitter, PROGRESS_INTERVAL, "send-progress"),
+                               (recheck_stats, RECHECK_SECONDS / 2, "recheck-stats"),
                                (chores.repair_holes, HOLE_CHECK_SECONDS, "repair-holes"),
                                (chores.prune_idle, PRUNE_EVERY_SECONDS, "prune-idle"),
                                (chores.watch_inputs, INPUT_CHECK_SECONDS, "watch-inputs"),

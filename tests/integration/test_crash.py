@@ -19,6 +19,7 @@ from tests.conftest import Endpoints
 from tests.support import (
     WorkerProcess,
     assert_state_on_keyed_partitions,
+    assert_stats_topic_settles,
     free_port,
     poll,
     worker_env,
@@ -62,6 +63,10 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(endpoints: Endpoints
         await sending
         await _settles_to_truth(store, truth, worker)
         elapsed = time.monotonic() - began
+        redis_url = endpoints.redis_url
+        await assert_stats_topic_settles(s, redis_url, {
+            env: {day: _counts(body) for day, body in by_day.items()}
+            for env, by_day in truth.items()})
     finally:
         worker.stop()
     print(f"\ncrash test: {len(traffic.messages)} messages, killed at {seen}/{expected_total} "

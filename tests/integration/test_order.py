@@ -25,7 +25,9 @@ from tests.conftest import Endpoints
 from tests.support import (
     WorkerProcess,
     assert_per_agent_counts,
+    assert_stats_topic_settles,
     free_port,
+    latest_stats,
     outcome_counts,
     poll,
     read_topic,
@@ -66,6 +68,7 @@ async def settle(worker: WorkerProcess, redis_url: str, truth: dict[str, dict[st
 
     await poll(outcomes, lambda c: c == expected, timeout=60, interval=1.0,
                what="outcome records equal to the oracle")
+    assert await assert_stats_topic_settles(s, redis_url, expected) >= len(expected)
     return expected
 
 
@@ -106,6 +109,7 @@ async def test_a_shuffled_month_of_history_replays_exactly(endpoints: Endpoints,
     replay_env.update({"STREAM_APP_APP_ID": f"replay-{suffix}",
                        "STREAM_APP_TOPIC_OUTCOMES": f"outcomes-replay-{suffix}",
                        "STREAM_APP_TOPIC_DLQ": f"dlq-replay-{suffix}",
+                       "STREAM_APP_TOPIC_STATS": f"stats-replay-{suffix}",
                        "STREAM_APP_REDIS_URL": other_db(endpoints.redis_url, 1),
                        "STREAM_APP_WORKER_WEB_PORT": str(free_port()),
                        "STREAM_APP_DATA_DIR": str(tmp_path / "b")})
@@ -121,6 +125,9 @@ async def test_a_shuffled_month_of_history_replays_exactly(endpoints: Endpoints,
     replayed = {r.value for r in await read_topic(s.kafka_bootstrap,
                                                   replay.settings.topic_outcomes)}
     assert original == replayed, "a replay published different outcome records"
+    assert latest_stats(await read_topic(s.kafka_bootstrap, s.topic_stats)) == \
+        latest_stats(await read_topic(s.kafka_bootstrap, replay.settings.topic_stats)), \
+        "a replay left other latest stats values"
 
 
 async def test_a_lagging_outbound_topic_changes_no_decision(endpoints: Endpoints,

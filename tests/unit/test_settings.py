@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 CONTRACT_NAMES = ["KAFKA_BOOTSTRAP", "REDIS_URL", "RECENCY_WINDOW_SECONDS",
                   "MATCH_GRACE_SECONDS", "TIMEZONE", "API_TOKENS", "READER_PORT",
                   "TOPIC_OUTBOUND", "TOPIC_INBOUND", "TOPIC_CONFIG", "TOPIC_OUTCOMES",
-                  "TOPIC_DLQ"]
+                  "TOPIC_DLQ", "TOPIC_STATS"]
 
 
 def test_contract_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,15 +27,18 @@ def test_contract_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (s.recency_window_seconds, s.match_grace_seconds) == (604_800, 30)
     assert (s.timezone, s.reader_port, s.tokens) == ("UTC", 8080, {})
     assert (s.topic_outbound, s.topic_inbound, s.topic_config, s.topic_outcomes,
-            s.topic_dlq) == ("outbound-calls", "inbound-callbacks", "callback-agent-config",
-                             "callback-outcomes", "callback-events-dlq")
+            s.topic_dlq, s.topic_stats) == ("outbound-calls", "inbound-callbacks",
+                                            "callback-agent-config", "callback-outcomes",
+                                            "callback-events-dlq", "callback-stats")
 
 
 def test_every_contract_variable_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAM_APP_TIMEZONE", "America/Sao_Paulo")
     monkeypatch.setenv("STREAM_APP_API_TOKENS", "t1=env1, t2=env2")
     monkeypatch.setenv("STREAM_APP_TOPIC_DLQ", "dead")
+    monkeypatch.setenv("STREAM_APP_TOPIC_STATS", "counters")
     s = Settings()
+    assert s.topic_stats == "counters"
     assert s.zone.key == "America/Sao_Paulo"
     assert s.tokens == {"t1": "env1", "t2": "env2"}
     assert s.topic_dlq == "dead"

@@ -35,6 +35,7 @@ class Msg:
     offset: int = 0
     timestamp: float = 1_700_000_000.0
     key: bytes | None = None
+    headers: Any = None
 
 
 @dataclass
@@ -136,3 +137,31 @@ async def test_a_role_version_is_stored_with_its_record_timestamp() -> None:
     [write] = store.configs
     assert write.agent_id == "cba" and write.source_agent_ids == ("a1",) and write.ts == 5.0
     assert outbox.sent == [], "nothing goes to the keyed topic"
+
+
+TRACE = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+async def test_an_inputs_trace_context_goes_with_its_keyed_record() -> None:
+    store, outbox = Store(), Outbox()
+    await intake(store).outbound(outbox, [Msg(outbound("c1", "a1", "2026-11-30T10:00:00Z"),
+                                              headers=[("traceparent", TRACE)])])  # type: ignore[arg-type]
+    [(_, _, _, _, headers)] = outbox.sent
+    assert dict(headers)["traceparent"] == TRACE
+
+
+async def test_a_malformed_trace_context_is_not_carried() -> None:
+    store, outbox = Store(), Outbox()
+    await intake(store).outbound(outbox, [Msg(outbound("c1", "a1", "2026-11-30T10:00:00Z"),
+                                              headers=[("traceparent", b"junk")])])  # type: ignore[arg-type]
+    [(_, _, _, _, headers)] = outbox.sent
+    assert "traceparent" not in dict(headers)
+
+
+async def test_a_dead_letter_names_its_schema_and_keeps_the_trace() -> None:
+    store, outbox = Store(), Outbox()
+    await intake(store).outbound(outbox, [Msg(b"{not json", headers={"traceparent": TRACE})])  # type: ignore[arg-type]
+    [(topic, _, _, _, headers)] = outbox.sent
+    assert topic == NAMES.dlq
+    assert dict(headers) == {"content-type": b"application/json",
+                             "schema-id": b"callback-events-dlq.v1", "traceparent": TRACE}
