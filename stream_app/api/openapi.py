@@ -13,11 +13,14 @@ from stream_app.api.responses import (
     AGENT_STATS_PATH,
     CALL_PATH,
     LIVE_PATH,
+    SCHEMA_PATH,
+    SCHEMAS_PATH,
     STATS_PATH,
     CallResponse,
     ErrorResponse,
     StatsResponse,
 )
+from stream_app.core.published import SCHEMAS, schema_document
 
 ERRORS = {
     "400": ("Bad dates: INVALID_DATE, INVALID_DATE_RANGE or DATE_RANGE_TOO_LARGE (rules "
@@ -111,12 +114,34 @@ def _build() -> dict[str, Any]:
             "503": error(*ERRORS["503"]),
         },
     }
+    schemas.update({str(s): schema_document(s) for s in SCHEMAS})  # OpenAPI 3.1: JSON Schema
+    listing = {
+        "summary": "The JSON Schemas of the published records (no token needed)",
+        "responses": {"200": {"description": "Each record kind's schema id, topic and URL",
+                              "content": {"application/json": {"schema": {
+                                  "type": "object", "required": ["schemas"],
+                                  "properties": {"schemas": {"type": "array", "items": {
+                                      "type": "object", "required": ["id", "topic", "url"],
+                                      "properties": {k: {"type": "string"}
+                                                     for k in ("id", "topic", "url")}}}}}}}}},
+    }
+    one = {
+        "summary": "One published record kind's JSON Schema (draft 2020-12)",
+        "parameters": [{"name": "name", "in": "path", "required": True,
+                        "schema": {"enum": [f"{s}.json" for s in SCHEMAS]}}],
+        "responses": {
+            "200": {"description": "The schema; records name it in their schema-id header",
+                    "content": {"application/schema+json": {"schema": {"type": "object"}}}},
+            "404": error("No such schema", ["NOT_FOUND"]),
+        },
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "callback-stats reader", "version": __version__},
         "paths": {STATS_PATH: {"get": operation}, AGENT_STATS_PATH: {"get": per_agent},
                   LIVE_PATH: {"get": live(operation)}, AGENT_LIVE_PATH: {"get": live(per_agent)},
-                  CALL_PATH: {"get": explain}},
+                  CALL_PATH: {"get": explain}, SCHEMAS_PATH: {"get": listing},
+                  SCHEMA_PATH: {"get": one}},
         "components": {"schemas": schemas,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }

@@ -35,6 +35,8 @@ from stream_app.api.responses import (
     CALL_PATH,
     DASHBOARD_PATH,
     LIVE_PATH,
+    SCHEMA_PATH,
+    SCHEMAS_PATH,
     STATS_PATH,
     ApiError,
     ErrorResponse,
@@ -45,6 +47,7 @@ from stream_app.api.responses import (
     stats_response,
 )
 from stream_app.core.counters import CounterStore, Stats
+from stream_app.core.published import SCHEMAS, schema_document
 from stream_app.loops import use_event_loop
 from stream_app.settings import Settings
 
@@ -216,6 +219,24 @@ class Reader:
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(SPEC)
 
+    async def schemas(self, request: web.Request) -> web.Response:
+        """Every published record kind: its schema id, topic and where its schema is."""
+        topics = {"callback-outcomes": self.settings.topic_outcomes,
+                  "callback-stats": self.settings.topic_stats,
+                  "callback-events-dlq": self.settings.topic_dlq}
+        return web.json_response({"schemas": [
+            {"id": str(s), "topic": topics[s.name.split(".")[0]],
+             "url": f"{SCHEMAS_PATH}/{s}.json"} for s in SCHEMAS]})
+
+    async def schema(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"].removesuffix(".json")
+        found = next((s for s in SCHEMAS if str(s) == name), None)
+        if found is None:
+            raise ApiError(404, "NOT_FOUND", "no such schema (GET /schemas lists them)")
+        return web.json_response(schema_document(found), content_type=SCHEMA_CONTENT_TYPE)
+
+
+SCHEMA_CONTENT_TYPE = "application/schema+json"
 
 DASHBOARD_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
@@ -281,6 +302,8 @@ def create_reader(settings: Settings, store: CounterStore,
     app.router.add_get("/readyz", reader.readyz)
     app.router.add_get("/metrics", reader.metrics)
     app.router.add_get("/openapi.json", reader.openapi)
+    app.router.add_get(SCHEMAS_PATH, reader.schemas)
+    app.router.add_get(SCHEMA_PATH, reader.schema)
 
     async def follow_changes(_: web.Application) -> None:
         reader.feed.start()

@@ -21,6 +21,9 @@ LIVE_PATH = "/api/v1/callback-agents/stats/live"
 AGENT_LIVE_PATH = "/api/v1/callback-agents/{agent_id}/stats/live"
 CALL_PATH = "/api/v1/callbacks/{call_id}"
 DASHBOARD_PATH = "/dashboard"
+SCHEMAS_PATH = "/schemas"
+SCHEMA_PATH = "/schemas/{name}"
+"""The JSON Schemas of the published records (``core/published.py``): no token needed."""
 MAX_DAYS = 366
 DEFAULT_LOOKBACK_DAYS = 30
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

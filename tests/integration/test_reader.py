@@ -151,3 +151,24 @@ async def test_simulate_worker_reader_equals_truth(worker: WorkerProcess, endpoi
             assert body["data"] == expected
     finally:
         await client.close()
+
+
+async def test_the_published_records_schemas_are_served(client) -> None:
+    """Listed at /schemas (no token), each at its URL, each the package's own, each in
+    the OpenAPI document."""
+    from stream_app.core.published import SCHEMAS, schema_document
+
+    response = await client.get("/schemas")
+    assert response.status == 200
+    listing = (await response.json())["schemas"]
+    assert [entry["id"] for entry in listing] == [str(s) for s in SCHEMAS]
+    for entry, schema in zip(listing, SCHEMAS, strict=True):
+        served = await client.get(entry["url"])
+        assert served.status == 200
+        assert served.headers["Content-Type"].startswith("application/schema+json")
+        assert await served.json() == schema_document(schema)
+    spec = await (await client.get("/openapi.json")).json()
+    assert {str(s) for s in SCHEMAS} <= set(spec["components"]["schemas"])
+    assert "/schemas/{name}" in spec["paths"]
+    missing = await client.get("/schemas/nothing.v9.json")
+    assert missing.status == 404 and (await missing.json())["code"] == "NOT_FOUND"

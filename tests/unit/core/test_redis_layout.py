@@ -7,8 +7,10 @@ from hypothesis import strategies as st
 from redis.crc import key_slot
 
 from stream_app.core.redis_layout import (
+    agent_prefix,
     call_key,
     config_key,
+    counter_of,
     from_legacy,
     names_keys,
     stats_key,
@@ -47,3 +49,14 @@ def test_keys_that_are_not_legacy_ones_are_left_alone() -> None:
     for key in (stats_key("e", "2026-11-30"), "other:key", "cbs:stats:x", "cbs:stats:9:short",
                 "cbs:names:1:ab", "cbs:call:1:e"):
         assert from_legacy(key) is None, key
+
+
+@given(st.text(min_size=1, max_size=20), st.text(max_size=20),
+       st.dates().map(lambda d: d.isoformat()))
+def test_a_day_counter_key_names_its_day_and_agent(env: str, agent: str, day: str) -> None:
+    """The inverse the stats topic needs: which day (and callback agent) a hash holds."""
+    assert counter_of(env, stats_key(env, day)) == (day, None)
+    assert counter_of(env, agent_prefix(env, agent) + day) == (day, agent)
+    assert counter_of(env, stats_key(env, day)[:-3]) is None, "a month roll-up"
+    assert counter_of(env, agent_prefix(env, agent) + day[:7]) is None
+    assert counter_of(env, call_key(env, "c1")) is None
