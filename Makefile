@@ -16,7 +16,7 @@ CLUSTER_TESTS := tests/integration/test_counters.py tests/integration/test_rules
 	tests/integration/test_live_ops.py
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check stream_app tests benchmarks
+	$(VENV)/bin/ruff check stream_app tests benchmarks examples
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
 	STREAM_APP_TEST_REDIS_CLUSTER=1 $(VENV)/bin/pytest $(CLUSTER_TESTS)
@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check stream_app tests benchmarks
+	$(VENV)/bin/ruff check stream_app tests benchmarks examples
 	$(VENV)/bin/mypy
 
 services-up: $(STAMP)

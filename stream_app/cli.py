@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 
 from stream_app import __version__
+from stream_app.core.published import TOPICS
 from stream_app.settings import load_settings
 
 
@@ -73,6 +74,24 @@ def _parser() -> argparse.ArgumentParser:
                           "(a replay); default: one day in event-time order")
     sim.add_argument("--truth", type=Path, help="write the expected stats here (JSON)")
     sim.set_defaults(run=_simulate)
+
+    follow = commands.add_parser(
+        "tail", help="print a published topic's records as JSON lines",
+        description="Print the records of a published topic, one JSON value per line, as "
+                    "they arrive (read_committed, outside any consumer group: it moves no "
+                    "subscriber's position). Ctrl-C stops it.")
+    follow.add_argument("topic", choices=TOPICS,
+                        help="the topic by its contract name (the STREAM_APP_TOPIC_* "
+                             "settings say what it is called here)")
+    follow.add_argument("--environment", default=None,
+                        help="only this environment's records (default: all)")
+    follow.add_argument("--from-beginning", action="store_true",
+                        help="start at the topic's first record (default: only new ones)")
+    follow.add_argument("--until-end", action="store_true",
+                        help="stop at the end of the topic as it was at the start")
+    follow.add_argument("--max", type=_positive, default=None, metavar="N",
+                        help="stop after N records")
+    follow.set_defaults(run=_tail)
 
     aud = commands.add_parser("audit", help="check that every committed input offset was "
                                             "forwarded or dead-lettered")
@@ -177,6 +196,27 @@ def _simulate(args: argparse.Namespace) -> None:
         args.truth.write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2))
         print(f"truth written to {args.truth}")
 
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive count")
+    return value
+
+
+def _tail(args: argparse.Namespace) -> None:
+    from stream_app.core.tail import TailError, tail
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the one line below says it
+    try:
+        asyncio.run(tail(load_settings(), args.topic, sys.stdout, environment=args.environment,
+                         from_beginning=args.from_beginning, until_end=args.until_end,
+                         limit=args.max))
+    except TailError as exc:
+        sys.exit(f"error: {exc}")
+    except KeyboardInterrupt:
+        pass
 
 
 def _audit(args: argparse.Namespace) -> None:

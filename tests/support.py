@@ -185,8 +185,10 @@ async def read_topic(bootstrap: str, topic: str) -> list[Any]:
     """Every committed record of ``topic`` now (ConsumerRecords, timestamps in ms)."""
     from aiokafka import AIOKafkaConsumer
 
+    # "earliest": the reset aiokafka starts on assign() must agree with the seek to the
+    # beginning below (a "latest" one still in flight lands after it: position = end).
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                isolation_level="read_committed",
+                                isolation_level="read_committed", auto_offset_reset="earliest",
                                 max_partition_fetch_bytes=16 * 1024 * 1024)
     await consumer.start()
     try:
@@ -425,7 +427,7 @@ async def read_topics(bootstrap: str, topics: set[str]) -> list[Any]:
     tps = [TopicPartition(d["topic"], p["partition"]) for d in described
            for p in d["partitions"]]
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                isolation_level="read_committed")
+                                isolation_level="read_committed", auto_offset_reset="earliest")
     await consumer.start()
     try:
         ends = await consumer.end_offsets(tps) if tps else {}

@@ -25,10 +25,8 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-import zlib
 from collections.abc import MutableMapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from stream_app.core.counters import (
     ClassifyResult,
@@ -51,6 +49,7 @@ from stream_app.core.matching import (
     sources_at,
 )
 from stream_app.core.outcomes import answered_record, classified_record
+from stream_app.core.partitions import AllPartitions, Partitions
 from stream_app.core.progress import InputPartition, Watermarks
 from stream_app.core.published import ANSWERED, CLASSIFIED, headers, trace_of
 from stream_app.core.records import (
@@ -81,51 +80,6 @@ class Inbound(NamedTuple):
     record: InboundSeen
     trace: str
     """The input record's ``traceparent`` (empty: none), for the outcomes it causes."""
-
-
-class Partitions(Protocol):
-    """Where a contact's state lives, and whether this worker may write it now.
-
-    Invariant the worker must keep: a contact's rows sit on the changelog partition with
-    the number of its keyed partition (``of``), so the worker that reads a contact's
-    keyed records is the one that recovered its state.
-    """
-
-    def of(self, key: bytes) -> int:
-        """The keyed partition of a contact."""
-        ...
-
-    def owned(self, partition: int) -> bool:
-        """Whether this worker consumes ``partition`` now."""
-        ...
-
-    def writing(self, partition: int) -> AbstractContextManager[None]:
-        """The scope every table write for ``partition`` happens in; raises
-        ``PartitionLost`` (batches.py) if the partition went to another worker."""
-        ...
-
-    def epoch(self) -> int:
-        """Changes whenever the owned partitions (and so the tables' contents) may have."""
-        ...
-
-
-class AllPartitions:
-    """One process owns every partition (unit tests, plain dicts)."""
-
-    def __init__(self, count: int = 1) -> None:
-        self.count = count
-
-    def of(self, key: bytes) -> int:
-        return zlib.crc32(key) % self.count
-
-    def owned(self, partition: int) -> bool:
-        return True
-
-    def writing(self, partition: int) -> AbstractContextManager[None]:
-        return nullcontext()
-
-    def epoch(self) -> int:
-        return 0
 
 
 class DueIndex:
@@ -173,11 +127,15 @@ class Join:
         self.window = float(settings.recency_window_seconds)
         self.lateness = float(settings.allowed_lateness_seconds)
         self.grace = float(settings.match_grace_seconds)
+        self.traces: dict[str, str] = {}
+        """Environment -> the trace context of the latest call this batch counted or
+        decided there (its stats records carry it); emptied at each batch."""
         self.newest_callback: dict[int, float] = {}
         """Keyed partition -> newest callback event time seen (in memory: after a
         restart it starts lower, which only prunes less)."""
 
     async def on_records(self, outbox: Outbox, messages: Sequence[Message]) -> None:
+        self.traces = {}
         await self._index_pending()
         inbound: list[Inbound] = []
         outbound: dict[bytes, tuple[int, list[OutboundSeen]]] = {}
@@ -235,6 +193,8 @@ class Join:
             if result.newly_answered:  # once per call, whatever is replayed or retried
                 metrics.OUTCOMES.labels("answered").inc()
             self.newest_callback[partition] = max(self.newest_callback.get(partition, r.t), r.t)
+            if trace:
+                self.traces[r.environment_id] = trace
             if result.decided:
                 await self._answered_after_decision(outbox, r, result, trace)
                 continue
@@ -341,6 +301,8 @@ class Join:
             if late:
                 metrics.LATE_CALLBACKS.inc()
         env = p.environment_id
+        if p.first.trace:
+            self.traces[env] = p.first.trace
         await outbox.send(self.names.outcomes, env.encode(),
                           classified_record(env, p.call_id, result.callback_agent_id,
                                             result.day, result.decision, late),

@@ -48,6 +48,8 @@ ANSWERED = SchemaId("callback-outcomes.answered", 1)
 STATS = SchemaId("callback-stats", 1)
 DEAD_LETTER = SchemaId("callback-events-dlq", 1)
 SCHEMAS = (CLASSIFIED, ANSWERED, STATS, DEAD_LETTER)
+TOPICS = ("callback-outcomes", "callback-stats", "callback-events-dlq")
+"""The published topics by their contract names (``STREAM_APP_TOPIC_*`` rename them)."""
 """Every record kind the worker publishes, at the version this release writes."""
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import NamedTuple
 
@@ -30,9 +30,7 @@ import orjson
 
 from stream_app.core.counters import CounterStore, Stats
 from stream_app.core.delivery import Outbox
-from stream_app.core.intake import Message
-from stream_app.core.published import STATS, headers, trace_of
-from stream_app.core.records import SEPARATOR
+from stream_app.core.published import STATS, headers
 from stream_app.core.redis_layout import counter_of
 
 RECHECK_SECONDS = 1.0
@@ -98,13 +96,14 @@ class StatsPublisher:
             if found is not None:
                 self.changed.add(StatsKey(environment_id, *found))
 
-    async def publish(self, outbox: Outbox, messages: Sequence[Message] = ()) -> None:
-        """Publish every key touched since the last call, with the trace context of the
-        batch's latest input record of its environment."""
+    async def publish(self, outbox: Outbox, traces: Mapping[str, str] | None = None) -> None:
+        """Publish every key touched since the last call, with ``traces``' trace context
+        of its environment (the join's: the latest call the batch counted or decided)."""
         keys, self.changed = self.changed, set()
         if keys:
-            traces = _traces(messages)
-            await self._send(outbox, {k: traces.get(k.environment_id) for k in keys})
+            traces = traces or {}
+            await self._send(outbox, {k: _encoded(traces.get(k.environment_id))
+                                      for k in keys})
 
     async def recheck(self, outbox: Outbox) -> None:
         """Read again every key published :data:`RECHECK_SECONDS` ago or more; publish
@@ -151,11 +150,5 @@ class StatsPublisher:
         return await self.store.read_range(key.environment_id, day, day, key.callback_agent_id)
 
 
-def _traces(messages: Sequence[Message]) -> dict[str, bytes]:
-    """Environment -> the trace context of its latest keyed record in ``messages``."""
-    out: dict[str, bytes] = {}
-    for message in messages:
-        trace = trace_of(getattr(message, "headers", None))
-        if trace is not None and message.key:
-            out[message.key.split(SEPARATOR.encode(), 1)[0].decode()] = trace
-    return out
+def _encoded(trace: str | None) -> bytes | None:
+    return trace.encode() if trace else None

@@ -116,7 +116,7 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     async def contacts(outbox: Outbox, messages: Sequence[Message]) -> None:
         await join.on_records(outbox, messages)
         await changes.send()
-        await stats.publish(outbox, messages)
+        await stats.publish(outbox, join.traces)
 
     for channel, step, name, tracks in (
             (wiring.outbound, intake.outbound, "intake-outbound", True),

@@ -41,7 +41,7 @@ def processed_base(app: Any, tp: TP) -> int | None:
 # -- where a contact's state lives, and who may write it -----------------------------------
 
 class KeyedPartitions:
-    """The join's :class:`~stream_app.core.join.Partitions` in a Faust worker.
+    """The join's :class:`~stream_app.core.partitions.Partitions` in a Faust worker.
 
     The tables use ``use_partitioner`` with raw key bytes, the very bytes the keyed
     records carry, so the producer's partitioner puts a contact's changelog rows on the

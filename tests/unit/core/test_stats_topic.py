@@ -48,11 +48,6 @@ class Outbox:
             done()
 
 
-class Msg:
-    def __init__(self, key: bytes | None, headers: Any = None) -> None:
-        self.key, self.headers = key, headers
-
-
 def publisher() -> tuple[Store, StatsPublisher, ManualClock]:
     store, clock = Store(), ManualClock()
     return store, StatsPublisher(store, "stats", clock), clock  # type: ignore[arg-type]
@@ -65,7 +60,7 @@ async def test_the_days_a_script_touched_are_published_as_the_endpoint_answers()
     store.on_counters("env", {stats_key("env", "2024-01-10"), stats_key("env", "2024-01"),
                               agent_prefix("env", "cb") + "2024-01-10"})
     outbox = Outbox()
-    await stats.publish(outbox, [Msg(b"env\x1f+5511", [("traceparent", TRACE)])])  # type: ignore[arg-type]
+    await stats.publish(outbox, {"env": TRACE.decode()})
     sent = {json.loads(key)["callback_agent_id"] if b"callback" in key else None:
             (json.loads(value), dict(headers)) for _, key, value, headers in outbox.sent}
     assert set(sent) == {None, "cb"}, "the month roll-up is no record of its own"
