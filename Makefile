@@ -13,7 +13,7 @@ demo: $(STAMP)
 # masters with a replica each (STREAM_APP_REDIS_CLUSTER=true, started on port 17000).
 CLUSTER_TESTS := tests/integration/test_counters.py tests/integration/test_rules.py \
 	tests/integration/test_reader.py tests/integration/test_layout_migration.py \
-	tests/integration/test_live_ops.py
+	tests/integration/test_live_ops.py tests/integration/test_subscribing.py
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check stream_app tests benchmarks examples

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 from redis.asyncio import Redis, RedisCluster
 
 from stream_app.core.counters import CounterStore
@@ -118,6 +119,9 @@ def published_records_match_their_schemas() -> Iterator[None]:
         def check(b: str = bootstrap, t: set[str] = topics) -> None:
             try:
                 results.append(asyncio.run(published_problems(b, t)))
+            except KafkaConnectionError:  # a module's own broker, gone with its module
+                print(f"\n{len(t)} published topics on {b} not checked here: their broker "
+                      "is gone (tests/faults.py checks its runs' records itself)")
             except Exception as exc:
                 results.append((0, [f"could not read {len(t)} topics on {b}: {exc!r}"]))
 

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaProducer
 
 from stream_app.core.audit import audit
@@ -51,6 +52,7 @@ from tests.support import (
     free_port,
     outcome_counts,
     poll,
+    published_problems,
     read_topic,
     stored_counts,
     truth_counts,
@@ -80,6 +82,9 @@ class FaultRun:
     missing_offsets: int | None = None
     log_lines: int = 0
     failed_sends: int = 0
+    duplicates: int | None = None
+    """Outcome records a subscriber reading the topic from the start saw again (an id
+    it had seen): what at-least-once delivery cost it in this run."""
     restarts: dict[str, int] = field(default_factory=dict)
     """Workers the supervisor restarted, by reason (exited, liveness)."""
     mismatches: list[str] = field(default_factory=list)
@@ -90,7 +95,8 @@ class FaultRun:
         return (f"{self.fault} seed={self.seed}: {self.messages} messages, hit at "
                 f"{self.hit_at:.1f}s, exact={self.exact}, recovery {recovery}, audit "
                 f"missing={self.missing_offsets}, {self.log_lines} log lines, "
-                f"{self.failed_sends} sends retried, restarts {self.restarts}")
+                f"{self.failed_sends} sends retried, restarts {self.restarts}, "
+                f"duplicate outcomes {self.duplicates}")
 
 
 class SteadyProducer:
@@ -323,6 +329,14 @@ async def _settle(result: FaultRun, settings: Any, own: Services, began: float,
         if time.monotonic() - counted > 1.0:
             result.notes.append(f"the outcome records were complete "
                                 f"{time.monotonic() - counted:.1f} s after the counters")
+        result.duplicates = duplicate_outcomes(await read_topic(settings.kafka_bootstrap,
+                                                                 settings.topic_outcomes))
+        _, problems = await published_problems(settings.kafka_bootstrap, {
+            settings.topic_outcomes, settings.topic_stats, settings.topic_dlq})
+        if problems:
+            result.exact = False
+            result.notes.append("published records break their schemas: " +
+                                "; ".join(problems[:5]))
     except AssertionError:
         published = await outcomes()
         result.exact = False
@@ -339,10 +353,22 @@ def _lines(path: Path) -> int:
         return sum(1 for _ in f)
 
 
+def _count(n: int | None) -> str:
+    return "-" if n is None else str(n)
+
+
+def duplicate_outcomes(records: list[Any]) -> int:
+    """Records whose id an earlier record of the topic already had."""
+    ids = [orjson.loads(r.value)["id"] for r in records]
+    return len(ids) - len(set(ids))
+
+
 def table(runs: list[FaultRun]) -> str:
-    """fault | runs | exact | recovery (median, max) | log lines (max)."""
+    """fault | runs | exact | recovery (median, max) | log lines (max) | restarts |
+    duplicate outcome records a subscriber saw (each run's)."""
     rows = ["| fault | runs | exact | recovery median | recovery max | log lines max "
-            "| restarts (exited / liveness) |", "|---|---|---|---|---|---|---|"]
+            "| restarts (exited / liveness) | duplicate outcomes per run |",
+            "|---|---|---|---|---|---|---|---|"]
     for fault in dict.fromkeys(r.fault for r in runs):
         mine = [r for r in runs if r.fault == fault]
         times = sorted(r.recovery_seconds for r in mine if r.recovery_seconds is not None)
@@ -351,7 +377,8 @@ def table(runs: list[FaultRun]) -> str:
         rows.append(f"| {fault} | {len(mine)} | {sum(r.exact for r in mine)}/{len(mine)} | "
                     f"{median} | {worst} | {max(r.log_lines for r in mine)} | "
                     f"{sum(r.restarts.get('exited', 0) for r in mine)} / "
-                    f"{sum(r.restarts.get('liveness', 0) for r in mine)} |")
+                    f"{sum(r.restarts.get('liveness', 0) for r in mine)} | "
+                    f"{', '.join(_count(r.duplicates) for r in mine)} |")
     return "\n".join(rows)
 
 

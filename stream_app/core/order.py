@@ -63,12 +63,24 @@ class InOrder(Generic[P]):
         if generation != self.generation:
             self.generation, self.next = generation, {}
         expected = self.expected(partition)
+        if expected is not None and offset > expected:
+            expected = self._past_commit(partition, expected)
         if expected is None or offset > expected:
             return "gap"
         if offset < expected:
             return "again"
         self.next[partition] = offset + 1
         return "next"
+
+    def _past_commit(self, partition: P, expected: int) -> int:
+        """The commit base, if a commit went past ``expected``: it can only have done so
+        over offsets known to hold no record (a partition's tail marker), since every
+        other offset below it was admitted here first."""
+        base = self.base(partition)
+        if base is None or base <= expected:
+            return expected
+        self.next[partition] = base
+        return base
 
     def expected(self, partition: P) -> int | None:
         """The offset ``partition`` waits for."""

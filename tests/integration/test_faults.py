@@ -38,6 +38,7 @@ async def test_a_broker_sigkill_under_traffic_ends_exact(own: Services, tmp_path
     assert run.missing_offsets == 0
     assert run.restarts == {"exited": 0, "liveness": 0}, "recovered only by a restart"
     assert run.failed_sends > 0, "the broker outage did not hit the traffic"
+    assert run.duplicates is not None, "the duplicates a subscriber saw were not counted"
 
 
 @pytest.fixture

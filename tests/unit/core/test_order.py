@@ -161,3 +161,14 @@ def test_run_end_matches_a_brute_force_oracle(records: set[int],
     while end in oracle:
         end += 1
     assert absent.run_end(("t", 0), probe) == end
+
+
+def test_a_commit_past_a_tail_marker_moves_the_next_offset_along() -> None:
+    """The commit ran over a transaction's commit marker the agents never saw: the next
+    record after it is the next one, not a gap."""
+    bases = {"p": 10}
+    order = InOrder(bases.get)
+    assert order.admit(1, "p", 10) == "next"
+    bases["p"] = 12  # committed 10, then over the marker at 11
+    assert order.admit(1, "p", 12) == "next"
+    assert order.admit(1, "p", 14) == "gap", "past the commit base, a gap is a gap"
