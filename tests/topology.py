@@ -95,7 +95,7 @@ EPHEMERAL_START = 32_768
 """Linux's default ``ip_local_port_range`` starts here."""
 
 
-def _free_run(length: int, bus: bool = False, avoid: range = range(0)) -> int:
+def free_run(length: int, bus: bool = False, avoid: range = range(0)) -> int:
     """The first of ``length`` consecutive free ports (and, for Redis Cluster, their bus
     ports, 10000 above), all below the kernel's ephemeral range (32768 on): a port
     there can be taken by any outgoing connection between this check and the bind (a
@@ -115,10 +115,10 @@ def own_services(root: Path | None = None, cluster: bool = False) -> Iterator[Se
     """Kafka and Redis started for the caller alone, stopped at the end."""
     with tempfile.TemporaryDirectory(prefix="faults-", dir=root) as scratch:
         default = services.Layout.default()
-        kafka = _free_run(6 if cluster else 2)
+        kafka = free_run(6 if cluster else 2)
         kafka_ports = range(kafka, kafka + 6)
-        redis = (_free_run(6, bus=True, avoid=kafka_ports) if cluster else
-                 _free_run(1, avoid=kafka_ports))
+        redis = (free_run(6, bus=True, avoid=kafka_ports) if cluster else
+                 free_run(1, avoid=kafka_ports))
         layout = services.Layout(Path(scratch), default.cache_dir, kafka, redis)
         if not cluster:
             services.up(layout)

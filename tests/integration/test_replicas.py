@@ -24,7 +24,7 @@ from stream_app.core.redis_client import ReplicasBehind
 from stream_app.core.redis_layout import stats_key
 from stream_app.dev import clusters, services
 from tests.support import poll
-from tests.topology import _free_run
+from tests.topology import free_run
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration
 def cluster() -> Iterator[clusters.RedisCluster]:
     with tempfile.TemporaryDirectory(prefix="replicas-") as scratch:
         default = services.Layout.default()
-        layout = services.Layout(Path(scratch), default.cache_dir, 0, _free_run(6, bus=True))
+        layout = services.Layout(Path(scratch), default.cache_dir, 0, free_run(6, bus=True))
         own = clusters.RedisCluster(layout)
         clusters.redis_up(own)
         try:

@@ -12,6 +12,7 @@ import pytest
 
 from stream_app.dev import services
 from tests.support import free_port
+from tests.topology import free_run
 
 pytestmark = pytest.mark.integration
 
@@ -32,10 +33,10 @@ def test_the_installed_wheel_starts_services_runs_the_demo_and_stops(
     sh(sys.executable, "-m", "venv", str(venv), cwd=tmp_path)
     sh(str(venv / "bin/pip"), "install", "-q", "--disable-pip-version-check", str(wheel),
        cwd=tmp_path)
-    kafka_port = free_port()
-    while services.port_open(kafka_port + 1):
-        kafka_port = free_port()
-    redis_port = free_port()
+    # Below the ephemeral range: the broker's controller takes the next port too, and one
+    # in that range can be taken by an outgoing connection before the broker binds it.
+    kafka_port = free_run(2)
+    redis_port = free_run(1, avoid=range(kafka_port, kafka_port + 2))
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith(("STREAM_APP_", "XDG_", "VIRTUAL_ENV", "PYTHON"))}
     # A fresh HOME, so the Kafka jars are copied into a fresh cache; Maven's own download
