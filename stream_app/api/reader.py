@@ -75,7 +75,8 @@ def date_parameters(request: web.Request) -> tuple[str | None, str | None]:
     refused rather than ignored: a typo such as ``start=`` would otherwise answer for the
     default period as if it were the one asked for."""
     try:
-        names = list(request.query.keys())
+        # Every pair, repeats included: multidict 7 lists a repeated name once in keys().
+        names = [name for name, _ in request.query.items()]
     except (UnicodeDecodeError, ValueError):
         raise ApiError(400, "INVALID_QUERY", "the query string cannot be decoded") from None
     unknown = sorted({n for n in names if n not in QUERY_PARAMETERS})
