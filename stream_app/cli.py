@@ -6,16 +6,18 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 import orjson
 
 from stream_app import __version__
 from stream_app.core.published import TOPICS
-from stream_app.settings import load_settings
+from stream_app.ports import refuse_busy
+from stream_app.settings import Settings, load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -26,16 +28,20 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stream-app", description=__doc__)
+    parser = _OneLineErrors(prog="stream-app", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     worker = commands.add_parser("worker", help="run the stream processor")
-    worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument("--loglevel", default="INFO", type=_level, metavar="LEVEL",
+                        help="DEBUG, INFO, WARNING, ERROR or CRITICAL, any case "
+                             "(default INFO)")
     worker.set_defaults(run=_worker)
 
     reader = commands.add_parser("reader", help="run the HTTP stats reader")
-    reader.add_argument("--loglevel", default="INFO")
+    reader.add_argument("--loglevel", default="INFO", type=_level, metavar="LEVEL",
+                        help="DEBUG, INFO, WARNING, ERROR or CRITICAL, any case "
+                             "(default INFO)")
     reader.add_argument("--access-log", action="store_true",
                         help="log every request (off by default; /metrics counts them)")
     reader.set_defaults(run=_reader)
@@ -59,17 +65,18 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--day", type=date.fromisoformat, default=None,
                      help="the simulated day (default: today in STREAM_APP_TIMEZONE)")
-    sim.add_argument("--environments", type=int, default=2)
-    sim.add_argument("--callbacks", type=int, default=2000, help="callbacks in the day")
-    sim.add_argument("--contacts", type=int, default=500, help="contacts per environment")
-    sim.add_argument("--outbound-agents", type=int, default=4)
-    sim.add_argument("--match-rate", type=float, default=0.7)
-    sim.add_argument("--answer-rate", type=float, default=0.75)
-    sim.add_argument("--duplicate-rate", type=float, default=0.05)
-    sim.add_argument("--out-of-order-rate", type=float, default=0.05)
-    sim.add_argument("--bad-rate", type=float, default=0.01)
-    sim.add_argument("--rate", type=float, default=2000.0, help="messages per second (0: max)")
-    sim.add_argument("--backfill", type=int, default=0, metavar="DAYS",
+    sim.add_argument("--environments", type=_positive, default=2)
+    sim.add_argument("--callbacks", type=_positive, default=2000, help="callbacks in the day")
+    sim.add_argument("--contacts", type=_positive, default=500,
+                     help="contacts per environment")
+    sim.add_argument("--outbound-agents", type=_positive, default=4)
+    for name, default in (("match", 0.7), ("answer", 0.75), ("duplicate", 0.05),
+                          ("out-of-order", 0.05), ("bad", 0.01)):
+        sim.add_argument(f"--{name}-rate", type=_fraction, default=default,
+                         help=f"a share from 0 to 1 (default {default})")
+    sim.add_argument("--rate", type=_at_least_zero(float), default=2000.0,
+                     help="messages per second (0: max)")
+    sim.add_argument("--backfill", type=_at_least_zero(int), default=0, metavar="DAYS",
                      help="a history of DAYS days ending with --day, emitted in shuffled order "
                           "(a replay); default: one day in event-time order")
     sim.add_argument("--truth", type=Path, help="write the expected stats here (JSON)")
@@ -141,25 +148,35 @@ def _parser() -> argparse.ArgumentParser:
 def _worker(args: argparse.Namespace) -> None:
     from stream_app.worker.run import run_worker
 
-    run_worker(load_settings(), loglevel=args.loglevel)
+    settings = load_settings()
+    refuse_busy(settings.worker_web_bind, settings.worker_web_port,
+                "STREAM_APP_WORKER_WEB_PORT")
+    run_worker(settings, loglevel=args.loglevel)
 
 
 def _reader(args: argparse.Namespace) -> None:
     from stream_app.api.reader import run_reader
 
-    run_reader(load_settings(), access_log=args.access_log)
+    settings = load_settings()
+    if not settings.tokens:
+        sys.exit("error: STREAM_APP_API_TOKENS is empty: every request would answer 401; "
+                 "set it to token=environment pairs (token1=env1,token2=env2)")
+    refuse_busy(settings.reader_bind, settings.reader_port, "STREAM_APP_READER_PORT")
+    run_reader(settings, access_log=args.access_log)
 
 
 def _stats(args: argparse.Namespace) -> None:
     from stream_app.api.responses import ApiError
-    from stream_app.report import print_stats, read_stats
+    from stream_app.report import UnknownEnvironment, print_stats, read_stats
 
     settings = load_settings()
     try:
-        response = asyncio.run(read_stats(settings, args.environment, args.start, args.end,
-                                          args.callback_agent))
+        response = _redis_or_exit(settings, read_stats(settings, args.environment, args.start,
+                                                       args.end, args.callback_agent))
     except ApiError as exc:
         sys.exit(f"error: {exc.code}: {exc.message}")
+    except UnknownEnvironment as exc:
+        sys.exit(f"error: {exc}")
     if args.json:
         print(orjson.dumps(response.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode())
     else:
@@ -169,7 +186,8 @@ def _stats(args: argparse.Namespace) -> None:
 def _explain(args: argparse.Namespace) -> None:
     from stream_app.report import print_call, read_call
 
-    response = asyncio.run(read_call(load_settings(), args.environment, args.call_id))
+    settings = load_settings()
+    response = _redis_or_exit(settings, read_call(settings, args.environment, args.call_id))
     if response is None:
         sys.exit(f"error: NOT_FOUND: no callback {args.call_id!r} in {args.environment} "
                  "(unknown, or its record expired after STREAM_APP_DEDUP_TTL_SECONDS)")
@@ -198,11 +216,68 @@ def _simulate(args: argparse.Namespace) -> None:
 
 
 
+T = TypeVar("T")
+
+
+def _redis_or_exit(settings: Settings, question: Coroutine[Any, Any, T]) -> T:
+    """The answer, or one line and exit 1 when Redis is away (the HTTP API's 503)."""
+    from stream_app.core.counters import redis_outage
+
+    try:
+        return asyncio.run(question)
+    except Exception as exc:
+        if redis_outage(exc) is None:
+            raise
+        sys.exit(f"error: Redis at {settings.redis_url} did not answer "
+                 f"({type(exc).__name__}); is it up? (STREAM_APP_REDIS_URL)")
+
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _level(text: str) -> str:
+    if text.upper() not in LEVELS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(LEVELS)}")
+    return text.upper()
+
+
 def _positive(text: str) -> int:
-    value = int(text)
+    value: int = _number(int, text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} is not a positive count")
     return value
+
+
+def _fraction(text: str) -> float:
+    value: float = _number(float, text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a share from 0 to 1")
+    return value
+
+
+def _at_least_zero(kind: type[Any]) -> Any:
+    def parse(text: str) -> Any:
+        value = _number(kind, text)
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{text} is negative")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _number(kind: type[Any], text: str) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+class _OneLineErrors(argparse.ArgumentParser):
+    """A usage error is one line naming the command and ``--help`` (argparse prints the
+    whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _tail(args: argparse.Namespace) -> None:

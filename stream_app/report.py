@@ -11,6 +11,7 @@ from rich.table import Table
 from stream_app.api.reader import fetch_stats
 from stream_app.api.responses import CallResponse, StatsResponse, explain, resolve_period
 from stream_app.core.counters import CounterStore
+from stream_app.core.redis_layout import version_key
 from stream_app.settings import Settings
 
 
@@ -20,7 +21,15 @@ async def read_stats(settings: Settings, environment: str, start: str | None,
     returns for ``environment``."""
     period = resolve_period(start, end, datetime.now(settings.zone).date())
     async with CounterStore.from_settings(settings) as store:
+        if not await store.redis.exists(version_key(environment)):
+            raise UnknownEnvironment(
+                f"no counters were ever written for environment {environment!r} in the "
+                f"Redis at STREAM_APP_REDIS_URL: check the name (the HTTP API answers zeros)")
         return await fetch_stats(store, environment, period, callback_agent_id)
+
+
+class UnknownEnvironment(LookupError):
+    """An environment no worker ever counted a call of: a typo, most likely."""
 
 
 async def read_call(settings: Settings, environment: str, call_id: str) -> CallResponse | None:

@@ -18,6 +18,7 @@ from stream_app.api.responses import STATS_PATH, StatsResponse
 from stream_app.dev import services
 from stream_app.dev.processes import ChildDied, StreamAppProcess, check_children
 from stream_app.dev.simulate import Scenario, produce_scenario
+from stream_app.ports import refuse_busy
 from stream_app.report import print_stats
 from stream_app.settings import Settings, load_settings
 
@@ -45,6 +46,10 @@ def run_demo(callbacks: int, seed: int) -> int:
     prefix, extra = _demo_environment()
     settings = load_settings(**{k.removeprefix("STREAM_APP_").lower(): v
                                 for k, v in extra.items()})
+    # Its own ports first: finding one busy after the traffic was produced wasted it.
+    refuse_busy(settings.worker_web_bind, settings.worker_web_port,
+                "STREAM_APP_WORKER_WEB_PORT")
+    refuse_busy(settings.reader_bind, settings.reader_port, "STREAM_APP_READER_PORT")
     layout = services.Layout.default(*services.local_ports(settings.kafka_bootstrap,
                                                            settings.redis_url))
     for name, state in services.up(layout).items():

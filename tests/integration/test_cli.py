@@ -97,3 +97,41 @@ async def test_the_installed_worker_runs_from_any_directory(endpoints: Endpoints
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.mark.parametrize(("args", "settings", "says"), [
+    (("worker",), "busy worker port", "STREAM_APP_WORKER_WEB_PORT"),
+    (("reader",), "busy reader port", "STREAM_APP_READER_PORT"),
+    (("reader",), "no tokens", "STREAM_APP_API_TOKENS is empty"),
+    (("stats", "--environment", "e"), "redis down", "STREAM_APP_REDIS_URL"),
+    (("explain", "c1", "--environment", "e"), "redis down", "STREAM_APP_REDIS_URL"),
+    (("stats", "--environment", "no-such-env"), "", "no counters were ever written"),
+    (("worker", "--loglevel", "loud"), "", "'loud' is not one of"),
+    (("simulate", "--callbacks", "-5"), "", "-5 is not a positive count"),
+    (("tail", "callback-stats"), "kafka down", "STREAM_APP_KAFKA_BOOTSTRAP"),
+], ids=lambda v: v if isinstance(v, str) else " ".join(v))
+def test_an_expected_failure_is_one_line_and_an_exit_code(
+        args: tuple[str, ...], settings: str, says: str, endpoints: Endpoints) -> None:
+    import socket
+
+    from tests.support import free_port
+
+    env = {"STREAM_APP_REDIS_URL": endpoints.redis_url,
+           "STREAM_APP_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap}
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = str(holder.getsockname()[1])
+        if settings == "busy worker port":
+            env["STREAM_APP_WORKER_WEB_PORT"] = busy
+        elif settings == "busy reader port":
+            env |= {"STREAM_APP_READER_PORT": busy, "STREAM_APP_API_TOKENS": "t=e"}
+        elif settings == "no tokens":
+            env["STREAM_APP_API_TOKENS"] = ""
+        elif settings == "redis down":
+            env["STREAM_APP_REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+        elif settings == "kafka down":
+            env["STREAM_APP_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{free_port()}"
+        result = run(*args, env=env)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1 and says in lines[0], result.stderr
