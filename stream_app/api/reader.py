@@ -21,7 +21,17 @@ from pathlib import Path
 import orjson
 from aiohttp import web
 from aiohttp.log import access_logger
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from pydantic import BaseModel
 from redis.exceptions import RedisClusterException, RedisError
 
@@ -53,11 +63,21 @@ from stream_app.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+METRICS = CollectorRegistry()
+"""The reader's own metrics, and its process's: its ``/metrics`` lists these only (the
+worker's are defined in ``observe/metrics`` on the default registry, and would show here
+as zeros)."""
+for collector in (ProcessCollector, PlatformCollector, GCCollector):
+    collector(registry=METRICS)
 REQUESTS = Counter("callback_stats_reader_requests_total", "Stats requests by status.",
-                   ["status"])
-LIVE_STREAMS = Gauge("callback_stats_reader_live_streams", "Open live stats streams.")
+                   ["status"], registry=METRICS)
+LIVE_STREAMS = Gauge("callback_stats_reader_live_streams", "Open live stats streams.",
+                     registry=METRICS)
 LATENCY = Histogram("callback_stats_reader_request_seconds", "Stats request latency.",
-                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+                    registry=METRICS)
+SERVER = "callback-stats"
+"""The ``Server`` header: no versions of Python or aiohttp for a scanner to match."""
 
 
 QUERY_PARAMETERS = ("start_date", "end_date")
@@ -215,7 +235,8 @@ class Reader:
 
     async def metrics(self, request: web.Request) -> web.Response:
         LIVE_STREAMS.set(self.feed.streams())
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=generate_latest(METRICS),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(SPEC)
@@ -316,6 +337,10 @@ def create_reader(settings: Settings, store: CounterStore,
     async def close_store(_: web.Application) -> None:
         await store.close()
 
+    async def plain_server_header(_: web.Request, response: web.StreamResponse) -> None:
+        response.headers["Server"] = SERVER
+
+    app.on_response_prepare.append(plain_server_header)
     app.on_startup.append(follow_changes)
     app.on_shutdown.append(end_streams)
     app.on_cleanup.append(close_store)

@@ -103,8 +103,12 @@ async def test_operational_endpoints(client) -> None:
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/readyz")).status == 200
     await get(client, "token-a", start_date=DAY, end_date=DAY)
-    metrics = await (await client.get("/metrics")).text()
+    answer = await client.get("/metrics")
+    metrics = await answer.text()
     assert 'callback_stats_reader_requests_total{status="200"}' in metrics
+    assert "callback_stats_events_consumed_total" not in metrics, "a worker metric"
+    assert "process_cpu_seconds_total" in metrics
+    assert answer.headers["Server"] == "callback-stats", "no versions advertised"
     spec = await (await client.get("/openapi.json")).json()
     assert STATS_PATH in spec["paths"]
     missing = await client.get("/nope")
