@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from redis.asyncio import Redis, RedisCluster
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
-from redis.retry import Retry
+from redis.asyncio.retry import Retry
 
 SOCKET_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 5.0
