@@ -183,43 +183,7 @@ def config(env: str, agent: str, sources: list[str] | None, updated_at: str,
 
 async def read_topic(bootstrap: str, topic: str) -> list[Any]:
     """Every committed record of ``topic`` now (ConsumerRecords, timestamps in ms)."""
-    from aiokafka import AIOKafkaConsumer
-
-    # "earliest": the reset aiokafka starts on assign() must agree with the seek to the
-    # beginning below (a "latest" one still in flight lands after it: position = end).
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                isolation_level="read_committed", auto_offset_reset="earliest",
-                                max_partition_fetch_bytes=16 * 1024 * 1024)
-    await consumer.start()
-    try:
-        return await _read_everything(consumer, bootstrap, topic)
-    finally:
-        await consumer.stop()
-
-
-async def _read_everything(consumer: Any, bootstrap: str, topic: str) -> list[Any]:
-    from aiokafka import TopicPartition
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    tps = [TopicPartition(topic, p["partition"]) for p in described[0]["partitions"]]
-    ends = await consumer.end_offsets(tps)
-    wanted = [tp for tp in tps if ends[tp] > 0]
-    if not wanted:
-        return []
-    consumer.assign(wanted)
-    await consumer.seek_to_beginning(*wanted)
-    out: list[Any] = []
-    while [tp for tp in wanted if await consumer.position(tp) < ends[tp]]:
-        for messages in (await consumer.getmany(timeout_ms=500, max_records=20_000)).values():
-            out.extend(m for m in messages if m.offset < ends[TopicPartition(m.topic,
-                                                                             m.partition)])
-    return out
+    return await read_topics(bootstrap, {topic})
 
 
 async def truth_from_topics(settings: Settings, callback_agent_id: str | None = None
@@ -426,8 +390,11 @@ async def read_topics(bootstrap: str, topics: set[str]) -> list[Any]:
         await admin.close()
     tps = [TopicPartition(d["topic"], p["partition"]) for d in described
            for p in d["partitions"]]
+    # "earliest": the reset aiokafka starts on assign() must agree with the seek to the
+    # beginning below (a "latest" one still in flight lands after it: position = end).
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                isolation_level="read_committed", auto_offset_reset="earliest")
+                                isolation_level="read_committed", auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=16 * 1024 * 1024)
     await consumer.start()
     try:
         ends = await consumer.end_offsets(tps) if tps else {}

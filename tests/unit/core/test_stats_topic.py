@@ -74,7 +74,9 @@ async def test_the_days_a_script_touched_are_published_as_the_endpoint_answers()
     assert sent["cb"][0]["total_callbacks_received"] == 0
 
 
-async def test_a_key_is_read_again_and_published_again_only_if_it_changed() -> None:
+async def changed_after_publishing() -> tuple[StatsPublisher, ManualClock]:
+    """A day published and delivered, then changed by another worker's write, a recheck
+    interval later."""
     store, stats, clock = publisher()
     key = ("env", "2024-01-10", None)
     store.counts[key] = Stats(1)
@@ -84,9 +86,18 @@ async def test_a_key_is_read_again_and_published_again_only_if_it_changed() -> N
     outbox.delivered()
     clock.now += RECHECK_SECONDS
     store.counts[key] = Stats(2)  # another worker's write after this one's read
+    return stats, clock
+
+
+def received(outbox: Outbox) -> list[int]:
+    return [json.loads(v)["total_callbacks_received"] for _, _, v, _ in outbox.sent]
+
+
+async def test_a_key_is_read_again_and_published_again_only_if_it_changed() -> None:
+    stats, clock = await changed_after_publishing()
     again = Outbox()
     await stats.recheck(again)
-    assert [json.loads(v)["total_callbacks_received"] for _, _, v, _ in again.sent] == [2]
+    assert received(again) == [2]
     again.delivered()
     clock.now += RECHECK_SECONDS
     quiet = Outbox()
@@ -95,19 +106,11 @@ async def test_a_key_is_read_again_and_published_again_only_if_it_changed() -> N
 
 
 async def test_a_recheck_whose_delivery_failed_is_sent_again() -> None:
-    store, stats, clock = publisher()
-    key = ("env", "2024-01-10", None)
-    store.counts[key] = Stats(1)
-    stats.touched("env", [stats_key("env", "2024-01-10")])
-    first = Outbox()
-    await stats.publish(first)
-    first.delivered()
-    clock.now += RECHECK_SECONDS
-    store.counts[key] = Stats(2)
+    stats, _ = await changed_after_publishing()
     await stats.recheck(Outbox())  # the broker never acknowledged it
     retry = Outbox()
     await stats.recheck(retry)
-    assert [json.loads(v)["total_callbacks_received"] for _, _, v, _ in retry.sent] == [2]
+    assert received(retry) == [2]
 
 
 def test_keys_sort_and_values_fit_the_schema() -> None:
