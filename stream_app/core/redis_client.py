@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
-from redis.asyncio.retry import Retry
 
 SOCKET_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 5.0
