@@ -28,7 +28,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _OneLineErrors(prog="stream-app", description=__doc__)
+    parser = _OneLineErrors(
+        prog="stream-app", description=__doc__,
+        epilog="Configuration comes from STREAM_APP_* environment variables, read once at "
+               "start (a bad value is one line naming the variable); `stream-app settings` "
+               "prints every one with its effective value and where it came from.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -99,6 +103,14 @@ def _parser() -> argparse.ArgumentParser:
     follow.add_argument("--max", type=_positive, default=None, metavar="N",
                         help="stop after N records")
     follow.set_defaults(run=_tail)
+
+    shown = commands.add_parser(
+        "settings", help="print every STREAM_APP_* setting: value and where it came from",
+        description="Every setting as a worker or reader started here would read it: the "
+                    "variable, its effective value (secrets masked) and its source "
+                    "(environment or default).")
+    shown.add_argument("--json", action="store_true", help="one JSON object per setting")
+    shown.set_defaults(run=_settings)
 
     aud = commands.add_parser("audit", help="check that every committed input offset was "
                                             "forwarded or dead-lettered")
@@ -292,6 +304,21 @@ def _tail(args: argparse.Namespace) -> None:
         sys.exit(f"error: {exc}")
     except KeyboardInterrupt:
         pass
+
+
+def _settings(args: argparse.Namespace) -> None:
+    import os
+
+    from stream_app.settings import effective
+
+    rows = effective(load_settings(), os.environ)
+    if args.json:
+        for row in rows:
+            print(orjson.dumps(row._asdict()).decode())
+        return
+    width = max(len(row.variable) for row in rows)
+    for row in rows:
+        print(f"{row.variable:<{width}}  {row.value or '(empty)'}  [{row.source}]")
 
 
 def _audit(args: argparse.Namespace) -> None:

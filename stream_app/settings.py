@@ -8,8 +8,11 @@ it, so a bad value is caught before any connection is opened.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_state_dir
@@ -180,3 +183,37 @@ def describe_error(exc: ValidationError) -> str:
     name = f"{ENV_PREFIX}{str(loc[0]).upper()}" if loc else "settings"
     message = first.get("msg", "invalid value")
     return f"{name}: {message}"
+
+
+def _without_password(value: str) -> str:
+    """A URL's password masked (``redis://:secret@host`` → ``redis://:********@host``)."""
+    parts = urlsplit(value)
+    if not parts.scheme or not parts.password:
+        return value
+    netloc = parts.netloc.replace(f":{parts.password}@", ":********@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class Effective(NamedTuple):
+    """One setting as a process would read it now (``stream-app settings``)."""
+
+    variable: str
+    value: str
+    """Secrets masked."""
+    source: str
+    """``environment`` or ``default``."""
+    description: str
+
+
+def effective(settings: Settings, environ: Mapping[str, str]) -> list[Effective]:
+    """Every setting: its variable, its value (secrets masked) and where it came from."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        variable = f"{ENV_PREFIX}{name.upper()}"
+        value = getattr(settings, name)
+        shown = ("********" if value.get_secret_value() else "") \
+            if isinstance(value, SecretStr) else _without_password(str(value))
+        rows.append(Effective(variable, shown,
+                              "environment" if variable in environ else "default",
+                              field.description or ""))
+    return rows

@@ -121,3 +121,20 @@ def test_the_image_runs_unprivileged_with_its_state_on_a_volume() -> None:
     assert f'VOLUME ["{data_dir}"]' in lines
     ignored = (REPO / ".dockerignore").read_text().split()
     assert {".venv", ".services", ".git", "tests"} <= set(ignored)
+
+
+def test_effective_settings_say_where_each_came_from_and_mask_secrets() -> None:
+    """``stream-app settings``: every variable, its value, its source; no secret shown."""
+    from stream_app.settings import effective
+
+    environ = {"STREAM_APP_API_TOKENS": "sekret=env1", "STREAM_APP_PARTITIONS": "4",
+               "STREAM_APP_REDIS_URL": "redis://:hunter2@db:6379/0"}
+    rows = {r.variable: r for r in effective(
+        Settings(api_tokens="sekret=env1", partitions=4,  # type: ignore[arg-type]
+                 redis_url="redis://:hunter2@db:6379/0"), environ)}
+    assert set(rows) == {f"STREAM_APP_{n.upper()}" for n in Settings.model_fields}
+    assert rows["STREAM_APP_PARTITIONS"][1:3] == ("4", "environment")
+    assert rows["STREAM_APP_TIMEZONE"][1:3] == ("UTC", "default")
+    assert rows["STREAM_APP_API_TOKENS"].value == "********"
+    assert rows["STREAM_APP_REDIS_URL"].value == "redis://:********@db:6379/0"
+    assert not any("sekret" in r.value or "hunter2" in r.value for r in rows.values())
