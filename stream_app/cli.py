@@ -10,11 +10,12 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 
 from stream_app import __version__
+from stream_app.arguments import OneLineErrors, at_least_zero, fraction, level, positive
 from stream_app.core.published import TOPICS
 from stream_app.ports import refuse_busy
 from stream_app.settings import Settings, load_settings
@@ -28,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _OneLineErrors(
+    parser = OneLineErrors(
         prog="stream-app", description=__doc__,
         epilog="Configuration comes from STREAM_APP_* environment variables, read once at "
                "start (a bad value is one line naming the variable); `stream-app settings` "
@@ -37,13 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     worker = commands.add_parser("worker", help="run the stream processor")
-    worker.add_argument("--loglevel", default="INFO", type=_level, metavar="LEVEL",
+    worker.add_argument("--loglevel", default="INFO", type=level, metavar="LEVEL",
                         help="DEBUG, INFO, WARNING, ERROR or CRITICAL, any case "
                              "(default INFO)")
     worker.set_defaults(run=_worker)
 
     reader = commands.add_parser("reader", help="run the HTTP stats reader")
-    reader.add_argument("--loglevel", default="INFO", type=_level, metavar="LEVEL",
+    reader.add_argument("--loglevel", default="INFO", type=level, metavar="LEVEL",
                         help="DEBUG, INFO, WARNING, ERROR or CRITICAL, any case "
                              "(default INFO)")
     reader.add_argument("--access-log", action="store_true",
@@ -69,18 +70,18 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--day", type=date.fromisoformat, default=None,
                      help="the simulated day (default: today in STREAM_APP_TIMEZONE)")
-    sim.add_argument("--environments", type=_positive, default=2)
-    sim.add_argument("--callbacks", type=_positive, default=2000, help="callbacks in the day")
-    sim.add_argument("--contacts", type=_positive, default=500,
+    sim.add_argument("--environments", type=positive, default=2)
+    sim.add_argument("--callbacks", type=positive, default=2000, help="callbacks in the day")
+    sim.add_argument("--contacts", type=positive, default=500,
                      help="contacts per environment")
-    sim.add_argument("--outbound-agents", type=_positive, default=4)
+    sim.add_argument("--outbound-agents", type=positive, default=4)
     for name, default in (("match", 0.7), ("answer", 0.75), ("duplicate", 0.05),
                           ("out-of-order", 0.05), ("bad", 0.01)):
-        sim.add_argument(f"--{name}-rate", type=_fraction, default=default,
+        sim.add_argument(f"--{name}-rate", type=fraction, default=default,
                          help=f"a share from 0 to 1 (default {default})")
-    sim.add_argument("--rate", type=_at_least_zero(float), default=2000.0,
+    sim.add_argument("--rate", type=at_least_zero(float), default=2000.0,
                      help="messages per second (0: max)")
-    sim.add_argument("--backfill", type=_at_least_zero(int), default=0, metavar="DAYS",
+    sim.add_argument("--backfill", type=at_least_zero(int), default=0, metavar="DAYS",
                      help="a history of DAYS days ending with --day, emitted in shuffled order "
                           "(a replay); default: one day in event-time order")
     sim.add_argument("--truth", type=Path, help="write the expected stats here (JSON)")
@@ -100,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="start at the topic's first record (default: only new ones)")
     follow.add_argument("--until-end", action="store_true",
                         help="stop at the end of the topic as it was at the start")
-    follow.add_argument("--max", type=_positive, default=None, metavar="N",
+    follow.add_argument("--max", type=positive, default=None, metavar="N",
                         help="stop after N records")
     follow.set_defaults(run=_tail)
 
@@ -242,54 +243,6 @@ def _redis_or_exit(settings: Settings, question: Coroutine[Any, Any, T]) -> T:
             raise
         sys.exit(f"error: Redis at {settings.redis_url} did not answer "
                  f"({type(exc).__name__}); is it up? (STREAM_APP_REDIS_URL)")
-
-
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-def _level(text: str) -> str:
-    if text.upper() not in LEVELS:
-        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(LEVELS)}")
-    return text.upper()
-
-
-def _positive(text: str) -> int:
-    value: int = _number(int, text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive count")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value: float = _number(float, text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a share from 0 to 1")
-    return value
-
-
-def _at_least_zero(kind: type[Any]) -> Any:
-    def parse(text: str) -> Any:
-        value = _number(kind, text)
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{text} is negative")
-        return value
-    parse.__name__ = kind.__name__
-    return parse
-
-
-def _number(kind: type[Any], text: str) -> Any:
-    try:
-        return kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-
-
-class _OneLineErrors(argparse.ArgumentParser):
-    """A usage error is one line naming the command and ``--help`` (argparse prints the
-    whole usage first)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _tail(args: argparse.Namespace) -> None:
