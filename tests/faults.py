@@ -89,6 +89,9 @@ class FaultRun:
     """Workers the supervisor restarted, by reason (exited, liveness)."""
     mismatches: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    worker_errors: list[str] = field(default_factory=list)
+    """The workers' ERROR lines and the task dump of any stall they logged: what a failed
+    run prints, since its scratch directory (and the logs in it) is gone after it."""
 
     def line(self) -> str:
         recovery = "-" if self.recovery_seconds is None else f"{self.recovery_seconds:.1f}s"
@@ -203,6 +206,7 @@ async def run_fault(fault: str, own: Services, workdir: Path, *, seed: int,
         for worker in pool:
             worker.stop()
         result.log_lines = sum(_lines(w.log) for w in pool)
+        result.worker_errors = [line for w in pool for line in worker_errors(w.log)]
     return result
 
 
@@ -353,6 +357,38 @@ def _lines(path: Path) -> int:
         return sum(1 for _ in f)
 
 
+def worker_errors(path: Path, limit: int = 60) -> list[str]:
+    """The ERROR lines of a worker's log (each distinct message once), then every stall's
+    task dump without the tasks only sleeping (timers, idle loops)."""
+    if not path.exists():
+        return []
+    lines = path.read_text(errors="replace").splitlines()
+    errors: dict[str, str] = {}
+    dumps: list[str] = []
+    for i, line in enumerate(lines):
+        if "[ERROR]" not in line:
+            continue
+        errors.setdefault(line.split("[ERROR]", 1)[1][:160], line[:300])
+        if "where every task waits" in line:
+            dumps += [line, *_busy_tasks(lines[i + 1:])]
+    return list(errors.values())[:limit] + dumps
+
+
+def _busy_tasks(lines: list[str]) -> list[str]:
+    """The tasks of a task dump (up to the next log line) not waiting in a sleep."""
+    kept: list[str] = []
+    task: list[str] = []
+    for line in lines:
+        if line.startswith("["):
+            break
+        if line.startswith("-- task") or line.startswith("== loop"):
+            kept += task if not any("in sleep" in t for t in task[-1:]) else []
+            task = [line]
+        else:
+            task.append(line)
+    return kept + (task if not any("in sleep" in t for t in task[-1:]) else [])
+
+
 def _count(n: int | None) -> str:
     return "-" if n is None else str(n)
 
@@ -414,7 +450,9 @@ async def _faults_on(own: Services, faults: list[str], runs: int, seed: int,
                                                      **same}
                     run = await run_fault(fault, own, workdir, seed=seed + i, **kwargs)
                 print(run.line(), flush=True)
-                for line in run.mismatches[:5] + run.notes:
+                for line in run.mismatches[:5] + run.notes + (
+                        run.worker_errors if not run.exact or any(run.restarts.values())
+                        else []):
                     print(f"    {line}", flush=True)
                 results.append(run)
     return results

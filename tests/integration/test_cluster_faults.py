@@ -29,9 +29,10 @@ def cluster() -> Iterator[Services]:
 
 def assert_exact(run: FaultRun) -> None:
     print(f"\n{run.line()}")
-    assert run.exact, run.mismatches[:5] + run.notes
+    assert run.exact, run.mismatches[:5] + run.notes + run.worker_errors
     assert run.missing_offsets == 0
-    assert run.restarts["liveness"] == 0, "recovered only by a liveness restart"
+    assert run.restarts["liveness"] == 0, "\n".join(
+        ["recovered only by a liveness restart; the workers' errors:", *run.worker_errors])
 
 
 async def test_one_of_three_brokers_sigkilled_under_traffic(cluster: Services,

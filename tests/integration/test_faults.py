@@ -34,9 +34,10 @@ async def test_a_broker_sigkill_under_traffic_ends_exact(own: Services, tmp_path
                           callbacks=400, outage=6.0, grace=3.0, settle_timeout=150.0,
                           hit_window=(0.2, 0.4))
     print(f"\n{run.line()}")
-    assert run.exact, run.mismatches[:5] + run.notes
+    assert run.exact, run.mismatches[:5] + run.notes + run.worker_errors
     assert run.missing_offsets == 0
-    assert run.restarts == {"exited": 0, "liveness": 0}, "recovered only by a restart"
+    assert run.restarts == {"exited": 0, "liveness": 0}, "\n".join(
+        ["recovered only by a restart; the workers' errors:", *run.worker_errors])
     assert run.failed_sends > 0, "the broker outage did not hit the traffic"
     assert run.duplicates is not None, "the duplicates a subscriber saw were not counted"
 
