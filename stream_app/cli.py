@@ -17,15 +17,22 @@ import orjson
 from stream_app import __version__
 from stream_app.arguments import OneLineErrors, at_least_zero, fraction, level, positive
 from stream_app.core.published import TOPICS
+from stream_app.observe import logs
 from stream_app.ports import refuse_busy
 from stream_app.settings import Settings, load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=getattr(args, "loglevel", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(getattr(args, "loglevel", "WARNING"))
     args.run(args)
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    """The settings, read once; the log lines from here on take their format."""
+    settings = load_settings()
+    logs.configure(getattr(args, "loglevel", "WARNING"), settings.log_format)
+    return settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -111,6 +118,9 @@ def _parser() -> argparse.ArgumentParser:
                     "variable, its effective value (secrets masked) and its source "
                     "(environment or default).")
     shown.add_argument("--json", action="store_true", help="one JSON object per setting")
+    shown.add_argument("--example", action="store_true",
+                       help="print an env file of every setting with its default and "
+                            "description instead (config/stream-app.env)")
     shown.set_defaults(run=_settings)
 
     aud = commands.add_parser("audit", help="check that every committed input offset was "
@@ -161,7 +171,7 @@ def _parser() -> argparse.ArgumentParser:
 def _worker(args: argparse.Namespace) -> None:
     from stream_app.worker.run import run_worker
 
-    settings = load_settings()
+    settings = _load(args)
     refuse_busy(settings.worker_web_bind, settings.worker_web_port,
                 "STREAM_APP_WORKER_WEB_PORT")
     run_worker(settings, loglevel=args.loglevel)
@@ -170,7 +180,7 @@ def _worker(args: argparse.Namespace) -> None:
 def _reader(args: argparse.Namespace) -> None:
     from stream_app.api.reader import run_reader
 
-    settings = load_settings()
+    settings = _load(args)
     if not settings.tokens:
         sys.exit("error: STREAM_APP_API_TOKENS is empty: every request would answer 401; "
                  "set it to token=environment pairs (token1=env1,token2=env2)")
@@ -182,7 +192,7 @@ def _stats(args: argparse.Namespace) -> None:
     from stream_app.api.responses import ApiError
     from stream_app.report import UnknownEnvironment, print_stats, read_stats
 
-    settings = load_settings()
+    settings = _load(args)
     try:
         response = _redis_or_exit(settings, read_stats(settings, args.environment, args.start,
                                                        args.end, args.callback_agent))
@@ -199,7 +209,7 @@ def _stats(args: argparse.Namespace) -> None:
 def _explain(args: argparse.Namespace) -> None:
     from stream_app.report import print_call, read_call
 
-    settings = load_settings()
+    settings = _load(args)
     response = _redis_or_exit(settings, read_call(settings, args.environment, args.call_id))
     if response is None:
         sys.exit(f"error: NOT_FOUND: no callback {args.call_id!r} in {args.environment} "
@@ -213,7 +223,7 @@ def _explain(args: argparse.Namespace) -> None:
 def _simulate(args: argparse.Namespace) -> None:
     from stream_app.dev.simulate import Scenario, produce_scenario
 
-    settings = load_settings()
+    settings = _load(args)
     scenario = Scenario(
         seed=args.seed, day=args.day or datetime.now(settings.zone).date(),
         timezone=settings.timezone, environments=args.environments, callbacks=args.callbacks,
@@ -250,7 +260,7 @@ def _tail(args: argparse.Namespace) -> None:
 
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the one line below says it
     try:
-        asyncio.run(tail(load_settings(), args.topic, sys.stdout, environment=args.environment,
+        asyncio.run(tail(_load(args), args.topic, sys.stdout, environment=args.environment,
                          from_beginning=args.from_beginning, until_end=args.until_end,
                          limit=args.max))
     except TailError as exc:
@@ -262,9 +272,12 @@ def _tail(args: argparse.Namespace) -> None:
 def _settings(args: argparse.Namespace) -> None:
     import os
 
-    from stream_app.settings import effective
+    from stream_app.settings import effective, example_file
 
-    rows = effective(load_settings(), os.environ)
+    if args.example:
+        print(example_file(), end="")
+        return
+    rows = effective(_load(args), os.environ)
     if args.json:
         for row in rows:
             print(orjson.dumps(row._asdict()).decode())
@@ -277,7 +290,7 @@ def _settings(args: argparse.Namespace) -> None:
 def _audit(args: argparse.Namespace) -> None:
     from stream_app.core.audit import audit
 
-    report = asyncio.run(audit(load_settings()))
+    report = asyncio.run(audit(_load(args)))
     if args.json:
         print(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
     else:
@@ -296,7 +309,7 @@ def _migrate_layout(args: argparse.Namespace) -> None:
     from stream_app.core.counters import CounterStore
     from stream_app.core.layout_migration import migrate
 
-    settings = load_settings()
+    settings = _load(args)
 
     async def run() -> int:
         source = Redis.from_url(args.from_url or settings.redis_url)
@@ -354,7 +367,7 @@ def _bench(args: argparse.Namespace) -> None:
 
     config = BenchConfig(**{name: getattr(args, name) for name in asdict(BenchConfig())})
     try:
-        figures = asyncio.run(run_bench(config, load_settings()))
+        figures = asyncio.run(run_bench(config, _load(args)))
     except ChildDied as exc:
         sys.exit(f"error: {exc}")
     print(report(figures))

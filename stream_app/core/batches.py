@@ -25,6 +25,7 @@ from stream_app.core.intake import Message
 from stream_app.core.outages import through_outages
 from stream_app.core.records import UnknownFormat
 from stream_app.observe import metrics
+from stream_app.observe.logs import at
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ async def process(producer: Producer, step: Step, messages: Sequence[Message],
         message = messages[0]
         logger.error("dead-lettering %s[%d]@%d after an internal error: %s: %s",
                      message.topic, message.partition, message.offset, type(exc).__name__, exc,
-                     exc_info=exc)
+                     exc_info=exc, extra=at(message.topic, message.partition, message.offset))
         metrics.INTERNAL_ERRORS.labels(message.topic).inc()
         rejection = Rejection(code="internal", reason=f"{type(exc).__name__}: {exc}")
         await durably(producer, lambda outbox: dead_letter(outbox, message, rejection))

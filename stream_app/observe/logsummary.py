@@ -84,9 +84,3 @@ class RepeatSummary(logging.Filter):
             "%s: %d repeated log lines held back in the last %.0f s (%s)", service, total,
             now - started, kinds, extra={"summary": True})
 
-
-def install(summary: RepeatSummary, logger: logging.Logger | None = None) -> None:
-    """Attach ``summary`` to every handler of ``logger`` (the root by default)."""
-    for handler in (logger or logging.getLogger()).handlers:
-        if summary not in handler.filters:
-            handler.addFilter(summary)

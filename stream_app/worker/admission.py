@@ -24,6 +24,7 @@ from faust.types import TP
 
 from stream_app.core.intake import Message
 from stream_app.core.order import GAP_REFETCHES, AbsentOffsets, GapRepairs, InOrder
+from stream_app.observe.logs import at
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,8 @@ class Admission:
             return False
         if action == "refetch":
             logger.warning("%s[%d]: offset %d arrived before %s; fetching from there again",
-                           tp.topic, tp.partition, offset, missing)
+                           tp.topic, tp.partition, offset, missing,
+                           extra=at(tp.topic, tp.partition, missing))
             self.refetch(tp, missing, generation)
         elif action == "ask":
             task = asyncio.ensure_future(self._ask(tp, missing, offset))
@@ -105,7 +107,8 @@ class Admission:
             task.add_done_callback(self.asking.discard)
         elif action == "skip":
             logger.error("%s[%d]: offsets %s to %d hold no records (the broker says so); "
-                         "skipping them", tp.topic, tp.partition, missing, offset - 1)
+                         "skipping them", tp.topic, tp.partition, missing, offset - 1,
+                         extra=at(tp.topic, tp.partition, missing))
             self.order.skip_to(tp, offset)
         return action == "skip"
 
@@ -114,5 +117,6 @@ class Admission:
         if holds:
             logger.error("%s[%d]: offsets %d to %d hold records that never arrived after %d "
                          "re-fetches; fetching again (not ready meanwhile)", tp.topic,
-                         tp.partition, missing, offset - 1, GAP_REFETCHES)
+                         tp.partition, missing, offset - 1, GAP_REFETCHES,
+                         extra=at(tp.topic, tp.partition, missing))
         self.repairs.answered(tp, missing, holds)

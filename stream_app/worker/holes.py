@@ -32,6 +32,7 @@ from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread as ConsumerThread
 from faust.types import TP
 
+from stream_app.observe.logs import at
 from stream_app.worker.patches.absent_offsets import ABSENT
 from stream_app.worker.patches.base import Signature
 from stream_app.worker.patches.seek_on_assignment import perform_seek, seek_lock
@@ -117,13 +118,13 @@ def _notice_hole(self: Consumer, tp: TP, base: int | None) -> None:
         if hole.repairs == HOLE_REPAIRS:
             logger.error("%s[%d]: nothing from offset %s on arrives after %d re-fetches; a "
                          "gap in the log? The commit stays there", tp.topic, tp.partition,
-                         base, HOLE_REPAIRS)
+                         base, HOLE_REPAIRS, extra=at(tp.topic, tp.partition, base))
             hole.repairs += 1
         return
     hole.repairs += 1
     hole.since = now
     logger.warning("%s[%d] stands still at offset %s behind its log; fetching it again",
-                   tp.topic, tp.partition, base)
+                   tp.topic, tp.partition, base, extra=at(tp.topic, tp.partition, base))
     schedule_refetch(self, tp, base, generation,
                      lambda: self._committed_offset.get(tp) == base)
 
@@ -162,4 +163,5 @@ async def refetch(self: Consumer, tp: TP, offset: int | None, generation: int | 
                 await asyncio.wait_for(cast(Any, self)._thread.seek_wait({tp: offset}),
                                        REFETCH_TIMEOUT_SECONDS)
             except Exception as exc:  # a rebalance took it meanwhile: its recovery seeks
-                logger.warning("re-fetch of %s[%d] abandoned: %r", tp.topic, tp.partition, exc)
+                logger.warning("re-fetch of %s[%d] abandoned: %r", tp.topic, tp.partition, exc,
+                               extra=at(tp.topic, tp.partition, offset))

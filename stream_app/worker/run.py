@@ -20,7 +20,7 @@ from stream_app.core.topics import (
     input_partitions,
 )
 from stream_app.loops import use_event_loop
-from stream_app.observe import logsummary, metrics, taskdump
+from stream_app.observe import logs, logsummary, metrics, taskdump
 from stream_app.observe.gcpauses import GcPauses, freeze_startup_heap
 from stream_app.observe.health import Health
 from stream_app.observe.looplag import LoopLag
@@ -51,8 +51,11 @@ def run_worker(settings: Settings, loglevel: str = "INFO") -> None:
     _add_pages(wiring.app, health, probe)
     summary = logsummary.RepeatSummary()
     wiring.app.timer(logsummary.INTERVAL, name="log-summary")(_flushing(summary))
-    worker = _Worker(wiring.app, loglevel=loglevel, quiet=True)
-    worker.summary = summary
+    logs.configure(loglevel, settings.log_format, summary=summary)
+    # Faust leaves the logging as configured (one handler, one format: ``observe/logs``);
+    # its progress spinner would write terminal escape codes into the log.
+    worker = faust.Worker(wiring.app, loglevel=loglevel, quiet=True, override_logging=False)
+    worker.spinner = None
     # mode leaves the root logger at DEBUG and filters in the handlers, so every debug
     # call of the libraries builds a record nobody prints (faust logs each send: ~3% of
     # the hot path, aiokafka ~4%); keep them off unless the worker runs at DEBUG.
@@ -70,17 +73,6 @@ def _watch_gc(pauses: GcPauses) -> None:
     stores floats: see ``gcpauses``)."""
     metrics.GC_PAUSE_WORST.set_function(lambda: pauses.worst)
     metrics.GC_PAUSE_TOTAL.set_function(lambda: pauses.total)
-
-
-class _Worker(faust.Worker):
-    """Faust's worker with repeated library errors summarised (``logsummary``)."""
-
-    summary: logsummary.RepeatSummary | None = None
-
-    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
-        super().on_setup_root_logger(logger, level)
-        if self.summary is not None:
-            logsummary.install(self.summary, logger)
 
 
 def _flushing(summary: logsummary.RepeatSummary) -> Any:
