@@ -1,12 +1,16 @@
-# The two entry points of the README. Both are idempotent: the venv is rebuilt only
-# when pyproject.toml changes, and services that already answer are left alone.
+# The two entry points of the README. Both are idempotent: the venv is installed from
+# the lock files (requirements.lock: the runtime; requirements-dev.lock: the runtime and
+# the test tools) only when they or pyproject.toml change, and services that already
+# answer are left alone. `make lock` regenerates both lock files with uv.
 VENV ?= .venv
 PYTHON ?= python3
+PIP := $(VENV)/bin/pip install -q --disable-pip-version-check
+RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint services-up services-down bench soak faults
+.PHONY: demo test install lint services-up services-down bench soak faults lock docs
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(VENV)/bin/stream-app demo
 
 # The whole suite, then the tests that touch Redis again on a Redis Cluster of three
@@ -21,12 +25,34 @@ test: $(STAMP)
 	$(VENV)/bin/pytest
 	STREAM_APP_TEST_REDIS_CLUSTER=1 $(VENV)/bin/pytest $(CLUSTER_TESTS)
 
-install: $(STAMP)
+install: $(RUNTIME)
 
-$(STAMP): pyproject.toml
+# The runtime only (what `make demo` needs): the pinned dependencies, then the package.
+$(RUNTIME): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[dev]'
-	touch $(STAMP)
+	$(PIP) -r requirements.lock
+	$(PIP) --no-deps -e .
+	touch $(RUNTIME)
+
+# The runtime and the test tools (what `make test` needs).
+$(STAMP): requirements-dev.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) -r requirements-dev.lock
+	$(PIP) --no-deps -e '.[dev]'
+	touch $(STAMP) $(RUNTIME)
+
+# Both lock files from pyproject.toml's bounds, for Python 3.11 on Linux x86_64 (uv in a
+# venv of its own, so the project's venv stays as locked).
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install -q --disable-pip-version-check 'uv>=0.4'
+	.venv-lock/bin/uv pip compile -q pyproject.toml --python-version 3.11 \
+		--python-platform x86_64-unknown-linux-gnu -o requirements.lock
+	.venv-lock/bin/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 \
+		--python-platform x86_64-unknown-linux-gnu -o requirements-dev.lock
+
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check stream_app tests benchmarks examples
@@ -38,7 +64,7 @@ services-up: $(STAMP)
 services-down: $(STAMP)
 	$(VENV)/bin/stream-app services down
 
-# About 30 minutes: every figure of the README's Benchmarks table, side by side, a worker
+# About 30 minutes: every figure of docs/benchmarks.md's table, side by side, a worker
 # filled with 1M contacts restarted, two sharing 1M contacts with one SIGKILLed (without
 # and with a standby replica), and the cost of waiting for a Redis replica.
 bench: $(STAMP)
@@ -56,7 +82,7 @@ soak: $(STAMP)
 # About 30 minutes: every fault of tests/faults.py (the cluster ones on 3 brokers and a
 # Redis Cluster), 3 runs each, then broker SIGKILL 10 times in a row under the conditions
 # that reproduced the hang (3,000 callbacks, G 30 s, hit 12-13.5 s in); prints a table per
-# matrix (see README, The fault matrix).
+# matrix (see docs/operations.md, The fault matrix).
 faults: $(STAMP)
 	$(VENV)/bin/python -m tests.faults --runs 3
 	$(VENV)/bin/python -m tests.faults --faults broker-sigkill --runs 10 --seed 100 \

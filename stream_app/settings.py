@@ -8,6 +8,7 @@ it, so a bad value is caught before any connection is opened.
 from __future__ import annotations
 
 import sys
+import textwrap
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +21,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stream_app.loops import EventLoop
+from stream_app.observe.logs import LogFormat
 
 ENV_PREFIX = "STREAM_APP_"
 
@@ -71,6 +73,10 @@ class Settings(BaseSettings):
     loop_block_log_seconds: float = Field(0.25, gt=0,
                                           description="The worker logs the stack of any step "
                                                       "holding its event loop this long.")
+    log_format: LogFormat = Field("text", description="Log lines of every command: text (one "
+                                  "line each: time, pid, level, logger, message) or json (one "
+                                  "object per line: time, level, logger, message and the "
+                                  "record's fields, e.g. topic, partition, offset).")
     event_loop: EventLoop = Field("uvloop", description="Event loop of the worker and the "
                                   "reader: uvloop (faster) or asyncio (the standard one).")
     dedup_ttl_seconds: int = Field(3_888_000, gt=0,
@@ -217,3 +223,21 @@ def effective(settings: Settings, environ: Mapping[str, str]) -> list[Effective]
                               "environment" if variable in environ else "default",
                               field.description or ""))
     return rows
+
+
+def example_file() -> str:
+    """Every setting with its description and default, as an env file (``config/
+    stream-app.env`` is this text; ``stream-app settings --example`` prints it)."""
+    lines = ["# Every STREAM_APP_* setting of callback-stats with its default; copy, edit,",
+             "# and hand it to the worker and the reader as their environment (systemd's",
+             "# EnvironmentFile, compose's env_file). Generated: stream-app settings --example",
+             ""]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        value = default.get_secret_value() if isinstance(default, SecretStr) else default
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        variable = f"{ENV_PREFIX}{name.upper()}"
+        lines += [f"# {line}" for line in textwrap.wrap(field.description or "", 86)]
+        # A default computed per user (the data directory): shown, left unset.
+        lines += [f"# {variable}=" if field.default_factory else f"{variable}={text}", ""]
+    return "\n".join(lines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -131,6 +132,8 @@ class Intake:
     async def accept(self, outbox: Outbox, model: type[E], message: Message) -> E | None:
         """The validated event, or None after dead-lettering the message."""
         outbox.count(metrics.EVENTS_CONSUMED.labels(message.topic).inc)
+        metrics.observe_record_age(message.topic, message.partition, message.timestamp,
+                                   time.time())
         parsed = parse(model, message.value)
         if isinstance(parsed, Rejection):
             await self.dead_letter(outbox, message, parsed)

@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TypeVar
 
 from stream_app.observe import metrics
@@ -62,6 +63,11 @@ class OutageLog:
             logger.warning("%s still unavailable after %.0f s (%d retries; last: %s)",
                            service, now - outage.since, outage.retries, type(exc).__name__)
 
+    def seconds(self, service: str) -> float:
+        """How long ``service`` has been away (0: it answers)."""
+        outage = self.current.get(service)
+        return 0.0 if outage is None else self.clock() - outage.since
+
     def succeeded(self, service: str) -> None:
         outage = self.current.pop(service, None)
         if outage is not None:
@@ -70,6 +76,8 @@ class OutageLog:
 
 
 LOG = OutageLog()
+for _service in ("kafka", "redis"):  # read at scrape time
+    metrics.OUTAGE_SECONDS.labels(_service).set_function(partial(LOG.seconds, _service))
 
 
 def backoff(attempt: int, rnd: Callable[[], float] = random.random) -> float:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from stream_app.dev.services import (
     KAFKA_CONFIG,
+    REDIS_CONFIG,
     Layout,
     ServiceError,
     _apt_install,
@@ -147,10 +148,10 @@ def redis_up(cluster: RedisCluster) -> str:
         data = node.state_dir / f"redis-cluster-{node.redis_port}"
         data.mkdir(parents=True, exist_ok=True)
         _spawn(node, "redis", [
-            binary, "--port", str(node.redis_port), "--bind", "127.0.0.1", "--dir", str(data),
-            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-            "--cluster-node-timeout", str(REDIS_NODE_TIMEOUT_MS), "--appendonly", "yes",
-            "--save", "", "--daemonize", "no"])
+            binary, str(REDIS_CONFIG), "--port", str(node.redis_port), "--bind", "127.0.0.1",
+            "--dir", str(data), "--cluster-enabled", "yes", "--cluster-config-file",
+            "nodes.conf", "--cluster-node-timeout", str(REDIS_NODE_TIMEOUT_MS),
+            "--daemonize", "no"])
     for i in range(cluster.nodes):
         _wait_for_port(cluster.node(i), "redis", cluster.node(i).redis_port)
     if _cluster_ok(cluster.layout.redis_port) and _known_nodes(cluster) == cluster.nodes:

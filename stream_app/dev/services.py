@@ -1,7 +1,7 @@
 """Local Apache Kafka (KRaft) and Redis for development and tests, without Docker.
 
 Kafka is the official broker: its jars come from Maven Central through ``mvn`` (see
-``stream_app/dev/kafka_config/pom.xml``, shipped in the wheel as package data) into a cache
+``config/kafka/pom.xml``, shipped in the wheel as ``stream_app.config``) into a cache
 outside git, once, and run with ``java``.
 Redis is Debian's ``redis-server``, installed with apt when missing.
 
@@ -31,7 +31,8 @@ from platformdirs import user_state_dir
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-KAFKA_CONFIG = Path(str(files("stream_app.dev") / "kafka_config"))
+KAFKA_CONFIG = Path(str(files("stream_app.config") / "kafka"))
+REDIS_CONFIG = Path(str(files("stream_app.config") / "redis" / "redis.conf"))
 """The broker's pom, properties and log configuration: package data, so an installed
 wheel starts Kafka from wherever it is installed (a regular directory on disk)."""
 START_TIMEOUT_SECONDS = 90.0
@@ -177,8 +178,8 @@ def _redis_up(layout: Layout) -> str:
     binary = shutil.which("redis-server") or _apt_install("redis-server", "redis-server")
     data = layout.state_dir / "redis"
     data.mkdir(parents=True, exist_ok=True)
-    command = [binary, "--port", str(layout.redis_port), "--bind", "127.0.0.1",
-               "--dir", str(data), "--appendonly", "yes", "--save", "", "--daemonize", "no"]
+    command = [binary, str(REDIS_CONFIG), "--port", str(layout.redis_port), "--bind",
+               "127.0.0.1", "--dir", str(data), "--daemonize", "no"]
     _spawn(layout, "redis", command)
     _wait_for_port(layout, "redis", layout.redis_port)
     return f"started on {layout.redis_port}"

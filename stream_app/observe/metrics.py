@@ -29,6 +29,16 @@ OUTAGE_RETRIES = Counter("callback_stats_outage_retries_total",
 CONSUMER_LAG = Gauge("callback_stats_consumer_lag",
                      "Messages not yet committed, by input topic (end offset - committed).",
                      ["topic"])
+PARTITION_LAG = Gauge("callback_stats_consumer_partition_lag",
+                      "Messages not yet committed, by input partition (end offset - committed).",
+                      ["topic", "partition"])
+RECORD_AGE = Gauge("callback_stats_input_record_age_seconds",
+                   "Wall clock minus the Kafka timestamp of the last record consumed, by input "
+                   "partition: the lag in seconds while behind, the end-to-end latency once "
+                   "caught up.", ["topic", "partition"])
+OUTAGE_SECONDS = Gauge("callback_stats_outage_seconds",
+                       "How long a service (kafka, redis) has been unavailable to the effects "
+                       "being retried; 0 while it answers.", ["service"])
 STALLED = Gauge("callback_stats_stalled_seconds",
                 "How long input has waited with no message processed and no offset committed "
                 "(0 while the worker makes progress or nothing waits).")
@@ -79,6 +89,20 @@ def observe_lag(end_offsets: Mapping[Any, int], committed: Mapping[Any, int]) ->
     """Refresh the lag gauge from Faust's monitor (read at scrape time)."""
     lag: dict[str, int] = {}
     for tp, end in end_offsets.items():
-        lag[tp.topic] = lag.get(tp.topic, 0) + max(0, end - committed.get(tp, 0))
+        behind = max(0, end - committed.get(tp, 0))
+        lag[tp.topic] = lag.get(tp.topic, 0) + behind
+        PARTITION_LAG.labels(tp.topic, str(tp.partition)).set(behind)
     for topic, value in lag.items():
         CONSUMER_LAG.labels(topic).set(value)
+
+
+_AGES: dict[tuple[str, int], Any] = {}
+
+
+def observe_record_age(topic: str, partition: int, timestamp: float, now: float) -> None:
+    """Set the record-age gauge of one input partition (its child cached: this runs for
+    every input record)."""
+    child = _AGES.get((topic, partition))
+    if child is None:
+        child = _AGES[topic, partition] = RECORD_AGE.labels(topic, str(partition))
+    child.set(max(0.0, now - timestamp))

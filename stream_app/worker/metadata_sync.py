@@ -7,7 +7,7 @@ coordinator calls it while holding its coordinator-lookup lock (after a failed
 ``FindCoordinator``, i.e. after any broker outage), so the heartbeat and every commit
 queue behind that lock, Faust's fetch loop waits for the commit, and the worker stands
 still with its process, its web server and its ``/healthz`` alive. This is the hang the
-fault report saw after a broker SIGKILL; the task dump of one (README, "The hang after
+fault report saw after a broker SIGKILL; the task dump of one (docs/operations.md, "The hang after
 a broker SIGKILL"):
 
     consumer thread: commit → GroupCoordinator.commit_offsets → ensure_coordinator_known

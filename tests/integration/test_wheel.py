@@ -3,9 +3,12 @@ from an empty directory, with a fresh HOME, only documented settings, on free po
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -47,14 +50,25 @@ def test_the_installed_wheel_starts_services_runs_the_demo_and_stops(
            "STREAM_APP_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}",
            "STREAM_APP_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
            "STREAM_APP_READER_PORT": str(free_port()),
-           "STREAM_APP_WORKER_WEB_PORT": str(free_port())}
+           "STREAM_APP_WORKER_WEB_PORT": str(free_port()),
+           "STREAM_APP_LOG_FORMAT": "json"}
     app = str(venv / "bin/stream-app")
     assert "stream-app 0." in sh(app, "--version", cwd=empty, env=env).stdout
+    timings: dict[str, float] = {}
+    began = time.monotonic()
     up = sh(app, "services", "up", "--kafka-port", str(kafka_port), "--redis-port",
             str(redis_port), cwd=empty, env=env)
+    timings["services up"] = time.monotonic() - began
     try:
         assert "started Apache Kafka" in up.stdout and f"started on {redis_port}" in up.stdout
+        with socket.create_server(("127.0.0.1", int(env["STREAM_APP_WORKER_WEB_PORT"]))):
+            busy = subprocess.run([app, "demo", "--callbacks", "60"], cwd=empty, env=env,
+                                  capture_output=True, text=True, timeout=120, check=False)
+        assert busy.returncode != 0
+        assert busy.stderr.count("\n") == 1 and "STREAM_APP_WORKER_WEB_PORT" in busy.stderr
+        began = time.monotonic()
         demo = sh(app, "demo", "--callbacks", "60", cwd=empty, env=env, timeout=900)
+        timings["demo"] = time.monotonic() - began
         assert demo.stdout.count("matches truth") == 2, demo.stdout[-3000:]
     finally:
         down = sh(app, "services", "down", "--kafka-port", str(kafka_port), "--redis-port",
@@ -63,3 +77,9 @@ def test_the_installed_wheel_starts_services_runs_the_demo_and_stops(
     assert list(empty.iterdir()) == [], "something was written into the working directory"
     assert not services.port_open(kafka_port) and not services.port_open(redis_port)
     assert (home / ".cache/stream-app").is_dir(), "the Kafka jars in the user's cache"
+    for name in ("demo-worker.log", "demo-reader.log"):
+        (log,) = home.rglob(name)
+        records = [json.loads(line) for line in log.read_text().splitlines()]
+        errors = [r for r in records if r["level"] in ("ERROR", "CRITICAL")]
+        assert not errors, f"{name}: a healthy run logged {errors[:3]}"
+    print("newcomer path: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))

@@ -79,7 +79,7 @@ def test_load_settings_exits_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_compose_uses_only_known_settings_and_the_local_kafka_release() -> None:
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     assert {"kafka", "redis", "worker", "reader"} <= set(compose["services"])
-    pom = (REPO / "stream_app/dev/kafka_config/pom.xml").read_text()
+    pom = (REPO / "config/kafka/pom.xml").read_text()
     version = re.search(r"<kafka.version>(.+)</kafka.version>", pom).group(1)
     assert compose["services"]["kafka"]["image"] == f"apache/kafka:{version}"
     assert "--appendonly" in compose["services"]["redis"]["command"]
@@ -138,3 +138,17 @@ def test_effective_settings_say_where_each_came_from_and_mask_secrets() -> None:
     assert rows["STREAM_APP_API_TOKENS"].value == "********"
     assert rows["STREAM_APP_REDIS_URL"].value == "redis://:********@db:6379/0"
     assert not any("sekret" in r.value or "hunter2" in r.value for r in rows.values())
+
+
+def test_the_example_settings_file_lists_every_setting_with_its_default() -> None:
+    """``config/stream-app.env`` is what ``stream-app settings --example`` prints, and
+    read back as an environment it gives the default settings."""
+    from stream_app.settings import Settings, example_file
+
+    text = (REPO / "config/stream-app.env").read_text()
+    assert text == example_file(), "regenerate: stream-app settings --example > config/..."
+    values = dict(line.split("=", 1) for line in text.splitlines()
+                  if line and not line.startswith("#"))
+    assert len(values) == len(Settings.model_fields) - 1  # the data directory: per user
+    read = Settings(**{k.removeprefix("STREAM_APP_").lower(): v for k, v in values.items()})
+    assert read == Settings(data_dir=read.data_dir)

@@ -42,7 +42,7 @@ GOALS = (("worker CPU per event vs bare Faust", "worker", "cpu_ratio_to_bare_fau
 
 
 def report(f: Figures) -> str:
-    """The figures as a Markdown table (what the README's Benchmarks section shows)."""
+    """The figures as a Markdown table (what docs/benchmarks.md shows)."""
     def row(what: str, part: dict[str, float]) -> str:
         if not part:
             return f"| {what} | - | - | - |"
