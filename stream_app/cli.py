@@ -6,26 +6,23 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict
-from datetime import date, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
 
-from stream_app import __version__
-from stream_app.arguments import OneLineErrors, at_least_zero, fraction, level, positive
-from stream_app.core.published import TOPICS
+from stream_app.arguments import parser
 from stream_app.observe import logs
 from stream_app.ports import refuse_busy
 from stream_app.settings import Settings, load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     logs.configure(getattr(args, "loglevel", "WARNING"))
-    args.run(args)
+    COMMANDS[args.command](args)
 
 
 def _load(args: argparse.Namespace) -> Settings:
@@ -33,139 +30,6 @@ def _load(args: argparse.Namespace) -> Settings:
     settings = load_settings()
     logs.configure(getattr(args, "loglevel", "WARNING"), settings.log_format)
     return settings
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = OneLineErrors(
-        prog="stream-app", description=__doc__,
-        epilog="Configuration comes from STREAM_APP_* environment variables, read once at "
-               "start (a bad value is one line naming the variable); `stream-app settings` "
-               "prints every one with its effective value and where it came from.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    worker = commands.add_parser("worker", help="run the stream processor")
-    worker.add_argument("--loglevel", default="INFO", type=level, metavar="LEVEL",
-                        help="DEBUG, INFO, WARNING, ERROR or CRITICAL, any case "
-                             "(default INFO)")
-    worker.set_defaults(run=_worker)
-
-    reader = commands.add_parser("reader", help="run the HTTP stats reader")
-    reader.add_argument("--loglevel", default="INFO", type=level, metavar="LEVEL",
-                        help="DEBUG, INFO, WARNING, ERROR or CRITICAL, any case "
-                             "(default INFO)")
-    reader.add_argument("--access-log", action="store_true",
-                        help="log every request (off by default; /metrics counts them)")
-    reader.set_defaults(run=_reader)
-
-    stats = commands.add_parser("stats", help="print an environment's stats")
-    stats.add_argument("--environment", required=True)
-    stats.add_argument("--start", help="YYYY-MM-DD (default: today - 30 days)")
-    stats.add_argument("--end", help="YYYY-MM-DD (default: today)")
-    stats.add_argument("--callback-agent", default=None,
-                       help="only the calls routed to this callback agent")
-    stats.add_argument("--json", action="store_true", help="print the HTTP body instead")
-    stats.set_defaults(run=_stats)
-
-    why = commands.add_parser("explain", help="why one callback counted as it did")
-    why.add_argument("call_id")
-    why.add_argument("--environment", required=True)
-    why.add_argument("--json", action="store_true", help="print the HTTP body instead")
-    why.set_defaults(run=_explain)
-
-    sim = commands.add_parser("simulate", help="produce realistic traffic to Kafka")
-    sim.add_argument("--seed", type=int, default=7)
-    sim.add_argument("--day", type=date.fromisoformat, default=None,
-                     help="the simulated day (default: today in STREAM_APP_TIMEZONE)")
-    sim.add_argument("--environments", type=positive, default=2)
-    sim.add_argument("--callbacks", type=positive, default=2000, help="callbacks in the day")
-    sim.add_argument("--contacts", type=positive, default=500,
-                     help="contacts per environment")
-    sim.add_argument("--outbound-agents", type=positive, default=4)
-    for name, default in (("match", 0.7), ("answer", 0.75), ("duplicate", 0.05),
-                          ("out-of-order", 0.05), ("bad", 0.01)):
-        sim.add_argument(f"--{name}-rate", type=fraction, default=default,
-                         help=f"a share from 0 to 1 (default {default})")
-    sim.add_argument("--rate", type=at_least_zero(float), default=2000.0,
-                     help="messages per second (0: max)")
-    sim.add_argument("--backfill", type=at_least_zero(int), default=0, metavar="DAYS",
-                     help="a history of DAYS days ending with --day, emitted in shuffled order "
-                          "(a replay); default: one day in event-time order")
-    sim.add_argument("--truth", type=Path, help="write the expected stats here (JSON)")
-    sim.set_defaults(run=_simulate)
-
-    follow = commands.add_parser(
-        "tail", help="print a published topic's records as JSON lines",
-        description="Print the records of a published topic, one JSON value per line, as "
-                    "they arrive (read_committed, outside any consumer group: it moves no "
-                    "subscriber's position). Ctrl-C stops it.")
-    follow.add_argument("topic", choices=TOPICS,
-                        help="the topic by its contract name (the STREAM_APP_TOPIC_* "
-                             "settings say what it is called here)")
-    follow.add_argument("--environment", default=None,
-                        help="only this environment's records (default: all)")
-    follow.add_argument("--from-beginning", action="store_true",
-                        help="start at the topic's first record (default: only new ones)")
-    follow.add_argument("--until-end", action="store_true",
-                        help="stop at the end of the topic as it was at the start")
-    follow.add_argument("--max", type=positive, default=None, metavar="N",
-                        help="stop after N records")
-    follow.set_defaults(run=_tail)
-
-    shown = commands.add_parser(
-        "settings", help="print every STREAM_APP_* setting: value and where it came from",
-        description="Every setting as a worker or reader started here would read it: the "
-                    "variable, its effective value (secrets masked) and its source "
-                    "(environment or default).")
-    shown.add_argument("--json", action="store_true", help="one JSON object per setting")
-    shown.add_argument("--example", action="store_true",
-                       help="print an env file of every setting with its default and "
-                            "description instead (config/stream-app.env)")
-    shown.set_defaults(run=_settings)
-
-    aud = commands.add_parser("audit", help="check that every committed input offset was "
-                                            "forwarded or dead-lettered")
-    aud.add_argument("--json", action="store_true", help="print the report as JSON")
-    aud.set_defaults(run=_audit)
-
-    mig = commands.add_parser("migrate-layout", help="copy counters written before the "
-                                                     "Redis Cluster layout to their new keys")
-    mig.add_argument("--from-url", default=None,
-                     help="the Redis holding the old keys (default STREAM_APP_REDIS_URL; "
-                          "one server: the old layout never ran on a cluster)")
-    mig.add_argument("--delete-old", action="store_true",
-                     help="delete the old keys once every one was copied")
-    mig.set_defaults(run=_migrate_layout)
-
-    svc = commands.add_parser("services", help="local Kafka (KRaft) and Redis without Docker")
-    svc.add_argument("action", choices=["up", "down", "status"])
-    svc.add_argument("--kafka-port", type=int, default=None,
-                     help="Kafka's port (default 9092); with --kafka-brokers N, the first "
-                          "broker's, the others on every second port after it")
-    svc.add_argument("--redis-port", type=int, default=None,
-                     help="Redis's port (default 6379); with --redis-cluster, the first "
-                          "node's, the other five on the next ports")
-    svc.add_argument("--kafka-brokers", type=int, default=1, choices=range(1, 10),
-                     metavar="N", help="a Kafka cluster of N KRaft nodes (default 1)")
-    svc.add_argument("--redis-cluster", action="store_true",
-                     help="a Redis Cluster of 3 masters and 3 replicas instead of one Redis")
-    svc.set_defaults(run=_services)
-
-    bench = commands.add_parser("bench", help="performance figures, side by side, on one "
-                                              "seeded workload (needs Kafka and Redis)")
-    from stream_app.dev.bench.config import BenchConfig  # dataclasses only, no Faust
-
-    for name, default in asdict(BenchConfig()).items():
-        bench.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default,
-                           help=f"default {default:g}")
-    bench.add_argument("--json", type=Path, help="also write the figures here")
-    bench.set_defaults(run=_bench)
-
-    demo = commands.add_parser("demo", help="everything end to end on this machine")
-    demo.add_argument("--callbacks", type=int, default=2000)
-    demo.add_argument("--seed", type=int, default=7)
-    demo.set_defaults(run=_demo)
-    return parser
 
 
 def _worker(args: argparse.Namespace) -> None:
@@ -379,3 +243,20 @@ def _demo(args: argparse.Namespace) -> None:
     from stream_app.dev.demo import run_demo
 
     sys.exit(run_demo(callbacks=args.callbacks, seed=args.seed))
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "worker": _worker,
+    "reader": _reader,
+    "stats": _stats,
+    "explain": _explain,
+    "simulate": _simulate,
+    "tail": _tail,
+    "settings": _settings,
+    "audit": _audit,
+    "migrate-layout": _migrate_layout,
+    "services": _services,
+    "bench": _bench,
+    "demo": _demo,
+}
+"""What each command of :func:`arguments.parser` runs."""

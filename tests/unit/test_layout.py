@@ -18,8 +18,8 @@ MAY_IMPORT = {
     "api": {"core", "observe"},
     "dev": {"core", "observe", "api", "worker"},
 }
-TOP_LEVEL_MAY_IMPORT = {"settings": {"observe"}, "loops": set(), "ports": set(), "arguments": set(),
-                        "__init__": set(),
+TOP_LEVEL_MAY_IMPORT = {"settings": {"observe"}, "loops": set(), "ports": set(),
+                        "arguments": {"core", "dev"}, "__init__": set(),
                         "__main__": set(), "report": {"core", "api"},
                         "cli": {"core", "api", "worker", "dev", "observe"}}
 
