@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import orjson
 
 from stream_app.arguments import parser
-from stream_app.observe import logs
+from stream_app.observe import logs, tracing
 from stream_app.ports import refuse_busy
 from stream_app.settings import Settings, load_settings
 
@@ -38,6 +38,7 @@ def _worker(args: argparse.Namespace) -> None:
     settings = _load(args)
     refuse_busy(settings.worker_web_bind, settings.worker_web_port,
                 "STREAM_APP_WORKER_WEB_PORT")
+    _tracing("callback-stats-worker")
     run_worker(settings, loglevel=args.loglevel)
 
 
@@ -49,6 +50,7 @@ def _reader(args: argparse.Namespace) -> None:
         sys.exit("error: STREAM_APP_API_TOKENS is empty: every request would answer 401; "
                  "set it to token=environment pairs (token1=env1,token2=env2)")
     refuse_busy(settings.reader_bind, settings.reader_port, "STREAM_APP_READER_PORT")
+    _tracing("callback-stats-reader")
     run_reader(settings, access_log=args.access_log)
 
 
@@ -101,6 +103,14 @@ def _simulate(args: argparse.Namespace) -> None:
         args.truth.write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2))
         print(f"truth written to {args.truth}")
 
+
+
+def _tracing(service: str) -> None:
+    """Spans on if the OTEL_* variables ask for an exporter; a bad one is one line."""
+    try:
+        tracing.configure(service)
+    except ValueError as exc:
+        sys.exit(f"error: {exc}")
 
 
 T = TypeVar("T")

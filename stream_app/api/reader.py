@@ -59,6 +59,7 @@ from stream_app.api.responses import (
 from stream_app.core.counters import CounterStore, Stats
 from stream_app.core.published import SCHEMAS, schema_document
 from stream_app.loops import use_event_loop
+from stream_app.observe import tracing
 from stream_app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -274,6 +275,22 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
+async def traced(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One server span per request (``observe/tracing.py``), named by its route: never
+    by the path's values or the query, and no header but ``traceparent`` is read."""
+    if not tracing.enabled():
+        return await handler(request)
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    with tracing.server_span(f"{request.method} {route}", request.headers.get("traceparent"),
+                             {"http.request.method": request.method,
+                              "http.route": route}) as span:
+        response = await handler(request)
+        span.set_attribute("http.response.status_code", response.status)
+        return response
+
+
+@web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure becomes the contract's JSON error; nothing leaks a trace."""
     started = time.perf_counter()
@@ -312,7 +329,7 @@ def create_reader(settings: Settings, store: CounterStore,
                   clock: Clock = lambda: datetime.now(UTC)) -> web.Application:
     protocol_errors.install()
     reader = Reader(settings, store, clock)
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application(middlewares=[traced, json_errors])
     app.router.add_get(STATS_PATH, reader.stats)
     app.router.add_get(LIVE_PATH, reader.live)
     app.router.add_get(AGENT_LIVE_PATH, reader.live)

@@ -34,7 +34,7 @@ from stream_app.core.records import (
     origin_header,
 )
 from stream_app.core.topics import TopicNames
-from stream_app.observe import metrics
+from stream_app.observe import metrics, tracing
 
 logger = logging.getLogger(__name__)
 
@@ -80,15 +80,19 @@ class Intake:
         producer's own partitioner would put it, without hashing every record again."""
 
     async def forward(self, outbox: Outbox, key: bytes, record: OutboundSeen | InboundSeen,
-                      message: Message) -> None:
-        """Send a validated event to its contact's keyed partition."""
+                      message: Message, began: int | None) -> None:
+        """Send a validated event to its contact's keyed partition, with the trace
+        context of its intake step (``observe/tracing.py``)."""
+        trace = tracing.step(f"intake {message.topic}", trace_of(message.headers),
+                             where(message, record.environment_id), start=began)
         await outbox.send(self.names.keyed, key, encode_keyed(record),
-                          partition=self.partition_of(key), headers=_carried(message))
+                          partition=self.partition_of(key), headers=_carried(message, trace))
 
     async def outbound(self, outbox: Outbox, messages: Sequence[Message]) -> None:
         """Forward each outbound call to its contact; keep each agent's newest name."""
         names: dict[tuple[str, str], NameWrite] = {}
         async for message in yielding(messages):
+            began = tracing.now() if tracing.enabled() else None
             call = await self.accept(outbox, OutboundCall, message)
             if call is None:
                 continue
@@ -96,7 +100,7 @@ class Intake:
             seen = OutboundSeen(call.environment_id, t, call.agent_id, call.call_id,
                                 message.timestamp)
             await self.forward(outbox, contact_key(call.environment_id, call.contact_phone),
-                               seen, message)
+                               seen, message, began)
             if call.agent_name:
                 named = NameWrite(call.environment_id, call.agent_id, t, call.agent_name)
                 key = (call.environment_id, call.agent_id)
@@ -108,13 +112,14 @@ class Intake:
     async def inbound(self, outbox: Outbox, messages: Sequence[Message]) -> None:
         """Forward each inbound lifecycle event to its contact."""
         async for message in yielding(messages):
+            began = tracing.now() if tracing.enabled() else None
             cb = await self.accept(outbox, InboundCallback, message)
             if cb is None:
                 continue
             seen = InboundSeen(cb.environment_id, epoch(cb.occurred_at), cb.type, cb.call_id,
                                cb.callback_agent_id, cb.event_id, message.timestamp)
             await self.forward(outbox, contact_key(cb.environment_id, cb.contact_phone),
-                               seen, message)
+                               seen, message, began)
 
     async def config(self, outbox: Outbox, messages: Sequence[Message]) -> None:
         """Store each callback role version in Redis, with its record timestamp."""
@@ -149,9 +154,15 @@ class Intake:
                           headers=headers(DEAD_LETTER, trace_of(message.headers)))
 
 
-def _carried(message: Message) -> list[tuple[str, bytes]]:
+def _carried(message: Message, trace: str) -> list[tuple[str, bytes]]:
     """A keyed record's headers: where it came from (the audit), and the trace context
-    its input carried."""
+    to carry on (the intake's step, or the input's own with tracing off)."""
     origin = origin_header(message.topic, message.partition, message.offset)
-    trace = trace_of(message.headers)
-    return origin if trace is None else [*origin, (TRACE_HEADER, trace)]
+    return [*origin, (TRACE_HEADER, trace.encode())] if trace else origin
+
+
+def where(message: Message, environment: str) -> dict[str, str | int]:
+    """A span's attributes for one input record (OpenTelemetry's messaging names)."""
+    return {"messaging.system": "kafka", "messaging.destination.name": message.topic,
+            "messaging.destination.partition.id": str(message.partition),
+            "messaging.kafka.offset": message.offset, "environment": environment}

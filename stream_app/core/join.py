@@ -63,7 +63,7 @@ from stream_app.core.records import (
     pending_row,
 )
 from stream_app.core.topics import TopicNames
-from stream_app.observe import metrics
+from stream_app.observe import metrics, tracing
 from stream_app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -185,7 +185,9 @@ class Join:
         zone = self.settings.zone
         writes = [InboundWrite(r.environment_id, r.call_id, r.type, r.t, day_bucket(r.t, zone),
                                r.event_id, r.ts, r.callback_agent_id) for _, _, r, _ in inbound]
+        began = tracing.now() if tracing.enabled() else None
         results = await retried(self.store.record_inbound, writes)
+        counted = tracing.now()
         touched: dict[bytes, dict[str, PendingCall]] = {}
         partitions: dict[bytes, int] = {}
         async for (key, partition, r, trace), result in yielding(list(zip(inbound, results,
@@ -193,6 +195,8 @@ class Join:
             if result.newly_answered:  # once per call, whatever is replayed or retried
                 metrics.OUTCOMES.labels("answered").inc()
             self.newest_callback[partition] = max(self.newest_callback.get(partition, r.t), r.t)
+            if began is not None:
+                trace = _joined(r, partition, trace, began, counted)
             if trace:
                 self.traces[r.environment_id] = trace
             if result.decided:
@@ -301,18 +305,21 @@ class Join:
             if late:
                 metrics.LATE_CALLBACKS.inc()
         env = p.environment_id
-        if p.first.trace:
-            self.traces[env] = p.first.trace
+        about = {"environment": env, "call_id": p.call_id, "outcome": result.decision.outcome}
+        decided = tracing.step("decide", p.first.trace, about)
+        if decided:
+            self.traces[env] = decided
         await outbox.send(self.names.outcomes, env.encode(),
                           classified_record(env, p.call_id, result.callback_agent_id,
                                             result.day, result.decision, late),
-                          headers=headers(CLASSIFIED, p.first.trace.encode()))
+                          headers=headers(CLASSIFIED, decided.encode()))
         if result.answered:
             answer = next((e for e in p.events if e.type == "answered"), p.first)
             await outbox.send(self.names.outcomes, env.encode(),
                               answered_record(env, p.call_id, result.callback_agent_id,
                                               result.day),
-                              headers=headers(ANSWERED, answer.trace.encode()))
+                              headers=headers(ANSWERED, tracing.step(
+                                  "decide answered", answer.trace, about).encode()))
 
     # -- housekeeping ----------------------------------------------------------------
 
@@ -358,3 +365,14 @@ def _group_ids(due: list[tuple[bytes, PendingCall]]) -> dict[bytes, tuple[int, s
         grouped.setdefault(key, (p.partition, set()))[1].add(p.call_id)
     return grouped
 
+
+
+def _joined(r: InboundSeen, partition: int, parent: str, began: int, counted: int) -> str:
+    """The trace steps of one inbound record's join: ``join <type>`` from the batch's
+    start, and its child ``redis counters``, timed as the script call that counted it
+    (one call for the whole batch). Returns the join step's context."""
+    about = {"environment": r.environment_id, "call_id": r.call_id,
+             "messaging.destination.partition.id": str(partition)}
+    joined = tracing.step(f"join {r.type}", parent, about, start=began)
+    tracing.step("redis counters", joined, about, start=began, end=counted)
+    return joined

@@ -109,6 +109,8 @@ async def test_the_installed_worker_runs_from_any_directory(endpoints: Endpoints
     (("worker", "--loglevel", "loud"), "", "'loud' is not one of"),
     (("simulate", "--callbacks", "-5"), "", "-5 is not a positive count"),
     (("tail", "callback-stats"), "kafka down", "STREAM_APP_KAFKA_BOOTSTRAP"),
+    (("reader",), "unknown exporter", "OTEL_TRACES_EXPORTER='zipkin'"),
+    (("settings",), "bad log format", "STREAM_APP_LOG_FORMAT"),
 ], ids=lambda v: v if isinstance(v, str) else " ".join(v))
 def test_an_expected_failure_is_one_line_and_an_exit_code(
         args: tuple[str, ...], settings: str, says: str, endpoints: Endpoints) -> None:
@@ -132,6 +134,11 @@ def test_an_expected_failure_is_one_line_and_an_exit_code(
             env["STREAM_APP_REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
         elif settings == "kafka down":
             env["STREAM_APP_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{free_port()}"
+        elif settings == "unknown exporter":
+            env |= {"OTEL_TRACES_EXPORTER": "zipkin", "STREAM_APP_API_TOKENS": "t=e",
+                    "STREAM_APP_READER_PORT": str(free_port())}
+        elif settings == "bad log format":
+            env["STREAM_APP_LOG_FORMAT"] = "xml"
         result = run(*args, env=env)
     lines = result.stderr.strip().splitlines()
     assert result.returncode != 0 and len(lines) == 1 and says in lines[0], result.stderr

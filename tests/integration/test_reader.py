@@ -176,3 +176,26 @@ async def test_the_published_records_schemas_are_served(client) -> None:
     assert "/schemas/{name}" in spec["paths"]
     missing = await client.get("/schemas/nothing.v9.json")
     assert missing.status == 404 and (await missing.json())["code"] == "NOT_FOUND"
+
+
+async def test_a_request_is_a_server_span_child_of_its_traceparent(traffic, client) -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from stream_app.observe import tracing
+
+    exporter = InMemorySpanExporter()
+    tracing.configure("reader", environ={}, exporter=exporter)
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    try:
+        answer = await client.get(f"{STATS_PATH}?start_date={DAY}&end_date={DAY}",
+                                  headers={"Authorization": "Bearer token-a",
+                                           "traceparent": parent})
+        assert answer.status == 200
+    finally:
+        tracing.configure("reader", environ={})
+    (span,) = exporter.get_finished_spans()
+    assert span.name == f"GET {STATS_PATH}"
+    assert span.parent is not None and format(span.parent.span_id, "016x") == "00f067aa0ba902b7"
+    assert format(span.context.trace_id, "032x") == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert dict(span.attributes or {}) == {"http.request.method": "GET", "http.route": STATS_PATH,
+                                           "http.response.status_code": 200}
