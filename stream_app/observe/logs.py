@@ -50,6 +50,8 @@ TRANSIENT = frozenset({
     "Heartbeat send request failed: %s. Will retry.",
     "Heartbeat session expired - marking coordinator dead",
     "OffsetCommit failed before join, ignoring: %s",
+    "Error sending %s to node %s [%s] -- marking coordinator dead",
+    "Unexpected exception in AIOKafkaConnection",
 })
 """aiokafka's ERROR templates for a broker away or a coordinator moving: each is retried
 by the client, so each is a WARNING here (the worker's readiness and its own outage lines
@@ -78,11 +80,14 @@ def _without_tables(message: str) -> str:
 
 
 class Transient(logging.Filter):
-    """aiokafka's ERRORs about a broker briefly away, lowered to WARNING."""
+    """aiokafka's ERRORs about a broker briefly away, lowered to WARNING; and asyncio's
+    reports of an aiokafka connection dropped without being closed (after a broker died:
+    a leak inside aiokafka, nothing for an operator to do)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if (record.levelno == logging.ERROR and record.name.startswith("aiokafka")
-                and str(record.msg) in TRANSIENT):
+        if record.levelno == logging.ERROR and (
+                (record.name.startswith("aiokafka") and str(record.msg) in TRANSIENT)
+                or (record.name == "asyncio" and "AIOKafkaConnection" in str(record.msg))):
             record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
 

@@ -81,6 +81,8 @@ def test_tables_and_escape_codes_stay_out_of_the_log() -> None:
     ("aiokafka.consumer.fetcher", "Failed fetch messages from %s: %s", True),
     ("aiokafka.consumer.group_coordinator", "Unexpected error from SyncGroup: %s", False),
     ("stream_app.core.counters", "Unable connect to node with id %s: %s", False),
+    ("asyncio", "Unclosed AIOKafkaConnection\nconn: %s", True),
+    ("asyncio", "Task was destroyed but it is pending!\ntask: %s", False),
 ])
 def test_a_broker_briefly_away_is_a_warning_what_needs_an_operator_stays_an_error(
         name: str, template: str, lowered: bool) -> None:
