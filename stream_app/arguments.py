@@ -83,18 +83,14 @@ def parser() -> argparse.ArgumentParser:
                     "the daily counters in Redis; publish outcomes, stats and dead letters. "
                     "Any number of workers share one consumer group. Serves /healthz, "
                     "/readyz and /metrics on STREAM_APP_WORKER_WEB_PORT.")
-    worker.add_argument("--loglevel", default="INFO", type=level, metavar="LEVEL",
-                        help="DEBUG, INFO, WARNING, ERROR or CRITICAL, any case "
-                             "(default INFO)")
+    _loglevel(worker)
 
     reader = commands.add_parser(
         "reader", help="run the HTTP stats reader",
         description="Serve the stats API, the live streams, explain and the operator page "
                     "on STREAM_APP_READER_PORT, from Redis. Stateless: run any number. "
                     "Refuses to start without STREAM_APP_API_TOKENS.")
-    reader.add_argument("--loglevel", default="INFO", type=level, metavar="LEVEL",
-                        help="DEBUG, INFO, WARNING, ERROR or CRITICAL, any case "
-                             "(default INFO)")
+    _loglevel(reader)
     reader.add_argument("--access-log", action="store_true",
                         help="log every request (off by default; /metrics counts them)")
 
@@ -233,3 +229,10 @@ def parser() -> argparse.ArgumentParser:
                       help="callbacks in the simulated day (default 2000)")
     demo.add_argument("--seed", type=int, default=7, help="the random seed (default 7)")
     return top
+
+
+def _loglevel(command: argparse.ArgumentParser) -> None:
+    """The ``--loglevel`` of the long-running commands (worker, reader)."""
+    command.add_argument("--loglevel", default="INFO", type=level, metavar="LEVEL",
+                         help="DEBUG, INFO, WARNING, ERROR or CRITICAL, any case "
+                              "(default INFO)")
