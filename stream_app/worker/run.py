@@ -34,12 +34,17 @@ from stream_app.worker.probe import HealthProbe, event_loops
 logger = logging.getLogger(__name__)
 
 BROKER_WAIT_SECONDS = 60.0
+WAIT_REPORT_SECONDS = 10.0
+"""How often the wait for Kafka at start is logged."""
 
 
 def run_worker(settings: Settings, loglevel: str = "INFO") -> None:
     """Run until SIGTERM/SIGINT; refuses to start on a bad topic layout."""
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     use_event_loop(settings.event_loop)
+    # Summarised from the first line: waiting for a broker at start repeats too.
+    summary = logsummary.RepeatSummary()
+    logs.configure(loglevel, settings.log_format, summary=summary)
     inputs, cluster = asyncio.run(_wait_for_topics(settings))
     asyncio.set_event_loop(asyncio.new_event_loop())
     registry.install()
@@ -49,9 +54,7 @@ def run_worker(settings: Settings, loglevel: str = "INFO") -> None:
     probe = register(wiring, settings, store, inputs, health,
                      LoopLag(settings.loop_block_log_seconds))
     _add_pages(wiring.app, health, probe)
-    summary = logsummary.RepeatSummary()
     wiring.app.timer(logsummary.INTERVAL, name="log-summary")(_flushing(summary))
-    logs.configure(loglevel, settings.log_format, summary=summary)
     # Faust leaves the logging as configured (one handler, one format: ``observe/logs``);
     # its progress spinner would write terminal escape codes into the log.
     worker = faust.Worker(wiring.app, loglevel=loglevel, quiet=True, override_logging=False)
@@ -85,6 +88,7 @@ async def _wait_for_topics(settings: Settings) -> tuple[list[tuple[str, int]], s
     """Create and check the topics; return the input partitions progress must cover, and
     the Kafka cluster's id (it names the state directory)."""
     deadline = time.monotonic() + BROKER_WAIT_SECONDS
+    next_report = 0.0
     while True:
         try:
             await ensure_topics(settings)
@@ -95,7 +99,10 @@ async def _wait_for_topics(settings: Settings) -> tuple[list[tuple[str, int]], s
             if time.monotonic() > deadline:
                 raise SystemExit(f"error: Kafka at {settings.kafka_bootstrap} is not "
                                  f"reachable: {exc}") from None
-            logger.warning("waiting for Kafka at %s: %s", settings.kafka_bootstrap, exc)
+            if time.monotonic() >= next_report:  # once, then every WAIT_REPORT_SECONDS
+                logger.warning("waiting for Kafka at %s (up to %.0f s): %s",
+                               settings.kafka_bootstrap, BROKER_WAIT_SECONDS, exc)
+                next_report = time.monotonic() + WAIT_REPORT_SECONDS
             await asyncio.sleep(1.0)
 
 
