@@ -15,7 +15,7 @@ demo: $(RUNTIME)
 
 # The whole suite, then the tests that touch Redis again on a Redis Cluster of three
 # masters with a replica each (STREAM_APP_REDIS_CLUSTER=true, started on port 17000).
-CLUSTER_TESTS := tests/integration/test_counters.py tests/integration/test_rules.py \
+CLUSTER_TESTS := tests/integration/test_counters.py tests/integration/test_scripts.py tests/integration/test_rules.py \
 	tests/integration/test_reader.py tests/integration/test_layout_migration.py \
 	tests/integration/test_live_ops.py tests/integration/test_subscribing.py
 

@@ -18,10 +18,10 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from stream_app.core.counters import CounterStore
-from stream_app.dev.bench.live import live_streams, raise_open_files
+from stream_app.core.store.counters import CounterStore
+from stream_app.dev.bench.live_streams import live_streams, raise_open_files
 from stream_app.dev.bench.measure import Progress, free_port, poll
-from stream_app.dev.bench.reader import populate_year, reader_load
+from stream_app.dev.bench.reader_load import populate_year, reader_load
 from stream_app.dev.processes import StreamAppProcess
 from stream_app.settings import load_settings
 

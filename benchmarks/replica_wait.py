@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from stream_app.core.counters import CounterStore, InboundWrite
+from stream_app.core.store.counters import CounterStore, InboundWrite
 from stream_app.dev import clusters, services
 
 ENVIRONMENTS = 6

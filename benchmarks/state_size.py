@@ -19,8 +19,8 @@ from pathlib import Path
 import orjson
 from rocksdict import Options, Rdict
 
-from stream_app.core.matching import OutboundRef
-from stream_app.core.records import history_row
+from stream_app.core.domain.matching import OutboundRef
+from stream_app.core.domain.records import history_row
 
 
 def rss_mib() -> float:

@@ -26,7 +26,7 @@ from pathlib import Path
 from aiohttp import web
 
 from benchmarks.transactional_input import topics_of, until_committed, write
-from stream_app.core.topics import ensure_topics
+from stream_app.core.kafka.topics import ensure_topics
 from stream_app.dev.bench.measure import cpu_seconds, free_port
 from stream_app.dev.processes import StreamAppProcess
 from stream_app.dev.simulate import Scenario, generate

@@ -27,7 +27,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from stream_app.core.topics import EndOffsets, ensure_topics
+from stream_app.core.kafka.topics import EndOffsets, ensure_topics
 from stream_app.dev.bench.measure import cpu_seconds, free_port
 from stream_app.dev.processes import StreamAppProcess
 from stream_app.dev.simulate import Scenario, generate

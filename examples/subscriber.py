@@ -43,7 +43,7 @@ def load_schemas(reader: str | None) -> dict[str, Draft202012Validator]:
             with urllib.request.urlopen(f"{reader}{entry['url']}", timeout=10) as answer:
                 documents[entry["id"]] = json.load(answer)
     else:
-        from stream_app.core.published import SCHEMAS, schema_document
+        from stream_app.core.domain.published import SCHEMAS, schema_document
 
         documents = {str(s): schema_document(s) for s in SCHEMAS}
     return {name: Draft202012Validator(doc) for name, doc in documents.items()}

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from stream_app import __version__
-from stream_app.core.published import TOPICS
+from stream_app.core.domain.published import TOPICS
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 

@@ -56,7 +56,7 @@ def _reader(args: argparse.Namespace) -> None:
 
 def _stats(args: argparse.Namespace) -> None:
     from stream_app.api.responses import ApiError
-    from stream_app.report import UnknownEnvironment, print_stats, read_stats
+    from stream_app.terminal import UnknownEnvironment, print_stats, read_stats
 
     settings = _load(args)
     try:
@@ -73,7 +73,7 @@ def _stats(args: argparse.Namespace) -> None:
 
 
 def _explain(args: argparse.Namespace) -> None:
-    from stream_app.report import print_call, read_call
+    from stream_app.terminal import print_call, read_call
 
     settings = _load(args)
     response = _redis_or_exit(settings, read_call(settings, args.environment, args.call_id))
@@ -118,19 +118,19 @@ T = TypeVar("T")
 
 def _redis_or_exit(settings: Settings, question: Coroutine[Any, Any, T]) -> T:
     """The answer, or one line and exit 1 when Redis is away (the HTTP API's 503)."""
-    from stream_app.core.counters import redis_outage
+    from stream_app.core.outages import redis_away
 
     try:
         return asyncio.run(question)
     except Exception as exc:
-        if redis_outage(exc) is None:
+        if not redis_away(exc):
             raise
         sys.exit(f"error: Redis at {settings.redis_url} did not answer "
                  f"({type(exc).__name__}); is it up? (STREAM_APP_REDIS_URL)")
 
 
 def _tail(args: argparse.Namespace) -> None:
-    from stream_app.core.tail import TailError, tail
+    from stream_app.core.ops.tail import TailError, tail
 
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the one line below says it
     try:
@@ -162,7 +162,7 @@ def _settings(args: argparse.Namespace) -> None:
 
 
 def _audit(args: argparse.Namespace) -> None:
-    from stream_app.core.audit import audit
+    from stream_app.core.ops.audit import audit
 
     report = asyncio.run(audit(_load(args)))
     if args.json:
@@ -180,8 +180,8 @@ def _audit(args: argparse.Namespace) -> None:
 def _migrate_layout(args: argparse.Namespace) -> None:
     from redis.asyncio import Redis
 
-    from stream_app.core.counters import CounterStore
-    from stream_app.core.layout_migration import migrate
+    from stream_app.core.store.counters import CounterStore
+    from stream_app.core.store.migration import migrate
 
     settings = _load(args)
 
@@ -235,8 +235,8 @@ def _services(args: argparse.Namespace) -> None:
 
 def _bench(args: argparse.Namespace) -> None:
     from stream_app.dev.bench.config import BenchConfig
-    from stream_app.dev.bench.report import report, write_json
     from stream_app.dev.bench.run import run_bench
+    from stream_app.dev.bench.summary import report, write_json
     from stream_app.dev.processes import ChildDied
 
     config = BenchConfig(**{name: getattr(args, name) for name in asdict(BenchConfig())})

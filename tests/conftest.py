@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from redis.asyncio import Redis, RedisCluster
 
-from stream_app.core.counters import CounterStore
+from stream_app.core.store.counters import CounterStore
 from stream_app.dev import clusters, services
 from tests.support import PUBLISHED, WorkerProcess, published_problems, worker_env
 

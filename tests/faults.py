@@ -44,8 +44,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from stream_app.core.audit import audit
-from stream_app.core.counters import CounterStore
+from stream_app.core.ops.audit import audit
+from stream_app.core.store.counters import CounterStore
 from stream_app.dev.simulate import Scenario, Traffic, generate
 from tests.support import (
     WorkerProcess,

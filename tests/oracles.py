@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from stream_app.core.matching import CallTime, Decision, InboundType
+from stream_app.core.domain.matching import CallTime, Decision, InboundType
 
 
 @dataclass(frozen=True, slots=True)

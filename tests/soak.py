@@ -25,8 +25,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 
-from stream_app.core.audit import AuditReport, audit
-from stream_app.core.counters import CounterStore
+from stream_app.core.ops.audit import AuditReport, audit
+from stream_app.core.store.counters import CounterStore
 from stream_app.dev.simulate import Scenario, generate, produce
 from stream_app.settings import Settings
 from tests.support import (

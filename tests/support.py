@@ -207,7 +207,12 @@ async def calls_from_topics(settings: Settings) -> list[Any]:
 
 
 async def _stamped_topics(settings: Settings) -> tuple[list[Any], list[Any], list[Any]]:
-    from stream_app.core.events import CallbackAgentConfig, InboundCallback, OutboundCall, parse
+    from stream_app.core.domain.events import (
+        CallbackAgentConfig,
+        InboundCallback,
+        OutboundCall,
+        parse,
+    )
 
     def stamped(records: list[Any], model: Any) -> list[Any]:
         out = []
@@ -269,7 +274,7 @@ async def stored_counts(store: Any, wanted: dict[str, dict[str, tuple]],
 async def assert_per_agent_counts(settings: Settings, redis_url: str) -> int:
     """Every callback agent's counters equal the oracle's on the input topics (each call
     counted for its earliest record's agent). Returns the number of agents checked."""
-    from stream_app.core.counters import CounterStore
+    from stream_app.core.store.counters import CounterStore
 
     agents = {c.callback_agent_id for c in await calls_from_topics(settings)}
     store = CounterStore.from_url(redis_url, 3600, cluster=settings.redis_cluster)
@@ -286,7 +291,7 @@ async def assert_state_on_keyed_partitions(settings: Settings) -> int:
     """Every table row sits on the changelog partition numbered like its contact's keyed
     partition (else a rebalance hands a contact's records and its state to different
     workers). Returns the number of changelog rows checked."""
-    from stream_app.core.topics import TopicNames
+    from stream_app.core.kafka.topics import TopicNames
 
     names = TopicNames.from_settings(settings)
     keyed: dict[bytes, int] = {}
@@ -324,7 +329,7 @@ async def assert_stats_topic_settles(settings: Settings, redis_url: str,
     it, and every per-agent key's equals what Redis answers for that agent and day (the
     stats endpoint's numbers). Polls (a recheck may still be on its way); returns the
     number of keys checked."""
-    from stream_app.core.counters import CounterStore
+    from stream_app.core.store.counters import CounterStore
 
     store = CounterStore.from_url(redis_url, 3600, cluster=settings.redis_cluster)
 
@@ -354,7 +359,7 @@ async def published_problems(bootstrap: str, topics: set[str]) -> tuple[int, lis
     names, and its ``content-type`` header; (records checked, problems)."""
     from jsonschema import Draft202012Validator, FormatChecker
 
-    from stream_app.core.published import SCHEMAS, schema_document
+    from stream_app.core.domain.published import SCHEMAS, schema_document
 
     validators = {str(s).encode(): Draft202012Validator(schema_document(s),
                                                           format_checker=FormatChecker())

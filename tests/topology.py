@@ -17,7 +17,7 @@ from typing import Any
 from redis import Redis
 from redis.cluster import RedisCluster as SyncRedisCluster
 
-from stream_app.core.redis_layout import stats_key
+from stream_app.core.store.layout import stats_key
 from stream_app.dev import clusters, services
 
 

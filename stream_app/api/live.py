@@ -12,7 +12,7 @@ stream costs a parked task and nothing in Redis. Rules:
 - ``id:`` is the environment's change version as of the read; a comment line every
   :data:`HEARTBEAT_SECONDS` keeps proxies from closing an idle stream;
 - Redis away: one ``event: unavailable`` (data: the error body), then a read again
-  every :data:`~stream_app.api.changes.POLL_SECONDS`; the stream stays open.
+  every :data:`~stream_app.api.change_feed.POLL_SECONDS`; the stream stays open.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 from aiohttp import web
 
-from stream_app.api.changes import POLL_SECONDS, ChangeFeed
+from stream_app.api.change_feed import POLL_SECONDS, ChangeFeed
 
 MIN_GAP_SECONDS = 0.5
 HEARTBEAT_SECONDS = 15.0
@@ -54,7 +54,7 @@ class LiveStream:
     reader stops (``closing``)."""
 
     def __init__(self, response: web.StreamResponse, feed: ChangeFeed, environment: str,
-                 read: Callable[[], Awaitable[Answer]], away: tuple[type[BaseException], ...],
+                 read: Callable[[], Awaitable[Answer]], away: Callable[[BaseException], bool],
                  away_body: bytes, closing: asyncio.Event) -> None:
         self.response, self.feed, self.environment = response, feed, environment
         self.read, self.away, self.away_body, self.closing = read, away, away_body, closing
@@ -78,7 +78,9 @@ class LiveStream:
                 woken.clear()  # a change from here on wakes the next round
                 try:
                     answer = await self.read()
-                except self.away:
+                except Exception as exc:
+                    if not self.away(exc):
+                        raise
                     if not said_away:
                         await self.response.write(unavailable(self.away_body))
                         said_away = True

@@ -20,7 +20,7 @@ from stream_app.api.responses import (
     ErrorResponse,
     StatsResponse,
 )
-from stream_app.core.published import SCHEMAS, schema_document
+from stream_app.core.domain.published import SCHEMAS, schema_document
 
 ERRORS = {
     "400": ("Bad dates: INVALID_DATE, INVALID_DATE_RANGE or DATE_RANGE_TOO_LARGE (rules "

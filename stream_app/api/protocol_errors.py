@@ -5,13 +5,12 @@ bad request line) before any handler or middleware runs, in plain text, and logs
 parser's exception, whose text can quote the offending header (a token). The patch makes
 its server build handlers that answer the contract's JSON error and log only the status
 and the exception's type. :func:`install` checks the aiohttp version and the patched
-method's signature first, so an upgrade cannot silently turn the guard off
-(``tests/unit/api/test_protocol_errors.py``).
+method's signature first (:mod:`stream_app.patching`, as every patch of this project),
+so an upgrade cannot silently turn the guard off (``tests/unit/api/test_protocol_errors.py``).
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 from importlib.metadata import version
 
@@ -22,6 +21,7 @@ from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
 from stream_app.api.responses import ErrorResponse
+from stream_app.patching import Incompatible, Signature, check_signatures, check_version
 
 logger = logging.getLogger(__name__)
 
@@ -29,22 +29,14 @@ SUPPORTED_MAJOR = "3."
 EXPECTED = ("self", "request", "status", "exc", "message")
 
 
-class IncompatibleAiohttp(RuntimeError):
-    """The installed aiohttp is not the one the patch was checked against."""
-
-
 def check(aiohttp_version: str | None = None,
           handler: type[RequestHandler] = RequestHandler) -> None:
-    """Raise :class:`IncompatibleAiohttp` unless the patch still fits."""
+    """Raise :class:`~stream_app.patching.Incompatible` unless the patch still fits."""
     found = aiohttp_version or version("aiohttp")
-    if not found.startswith(SUPPORTED_MAJOR):
-        raise IncompatibleAiohttp(f"aiohttp {found} is not supported (needs 3.x)")
-    got = tuple(inspect.signature(handler.handle_error).parameters)
-    if got != EXPECTED:
-        raise IncompatibleAiohttp(f"aiohttp {found}: RequestHandler.handle_error{got} "
-                                  f"changed (expected {EXPECTED})")
+    check_version("aiohttp", found, SUPPORTED_MAJOR, "stream_app/api/protocol_errors.py")
+    check_signatures(f"aiohttp {found}", [Signature(handler, "handle_error", EXPECTED)])
     if not hasattr(web_server, "RequestHandler"):
-        raise IncompatibleAiohttp(f"aiohttp {found}: web_server.RequestHandler is gone")
+        raise Incompatible(f"aiohttp {found}: web_server.RequestHandler is gone")
 
 
 class JsonProtocolErrors(RequestHandler):

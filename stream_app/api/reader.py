@@ -33,10 +33,9 @@ from prometheus_client import (
     generate_latest,
 )
 from pydantic import BaseModel
-from redis.exceptions import RedisClusterException, RedisError
 
 from stream_app.api import protocol_errors
-from stream_app.api.changes import AnswerCache, ChangeFeed
+from stream_app.api.change_feed import AnswerCache, ChangeFeed
 from stream_app.api.live import HEADERS, Answer, LiveStream
 from stream_app.api.openapi import SPEC
 from stream_app.api.responses import (
@@ -56,8 +55,9 @@ from stream_app.api.responses import (
     resolve_period,
     stats_response,
 )
-from stream_app.core.counters import CounterStore, Stats
-from stream_app.core.published import SCHEMAS, schema_document
+from stream_app.core.domain.published import SCHEMAS, schema_document
+from stream_app.core.outages import redis_away
+from stream_app.core.store.counters import CounterStore, Stats
 from stream_app.loops import use_event_loop
 from stream_app.observe import tracing
 from stream_app.settings import Settings
@@ -82,9 +82,6 @@ SERVER = "callback-stats"
 
 
 QUERY_PARAMETERS = ("start_date", "end_date")
-REDIS_AWAY = (RedisError, RedisClusterException, OSError)
-"""Failures of the counter store, answered 503 (redis-py's cluster errors are not
-``RedisError``s)."""
 API_PATHS = frozenset({STATS_PATH, AGENT_STATS_PATH, LIVE_PATH, AGENT_LIVE_PATH, CALL_PATH})
 DASHBOARD_FILES = Path(__file__).parent / "dashboard"
 UNAVAILABLE = orjson.dumps({"success": False, "message": "the counter store is unavailable",
@@ -204,7 +201,7 @@ class Reader:
 
         response = web.StreamResponse(headers=HEADERS)
         await response.prepare(request)
-        await LiveStream(response, self.feed, environment, read, REDIS_AWAY, UNAVAILABLE,
+        await LiveStream(response, self.feed, environment, read, redis_away, UNAVAILABLE,
                          self.closing).run(request.headers.get("Last-Event-ID"))
         return response
 
@@ -216,7 +213,7 @@ class Reader:
         call_id = request.match_info["call_id"]
         record = (await self.store.call_record(environment, call_id)
                   if _storable(call_id) else None)
-        if not record or "d" not in record or "e" not in record:
+        if record is None:
             raise ApiError(404, "NOT_FOUND", "no such callback in this environment (unknown, "
                            "or its record expired after STREAM_APP_DEDUP_TTL_SECONDS)")
         return _json(explain(call_id, record))
@@ -230,7 +227,9 @@ class Reader:
     async def readyz(self, request: web.Request) -> web.Response:
         try:
             await self.store.redis.ping()
-        except REDIS_AWAY:
+        except Exception as exc:
+            if not redis_away(exc):
+                raise
             return web.json_response({"status": "redis unreachable"}, status=503)
         return web.json_response({"status": "ready"})
 
@@ -290,6 +289,18 @@ async def traced(request: web.Request, handler: Handler) -> web.StreamResponse:
         return response
 
 
+def _failure(request: web.Request, exc: Exception) -> web.Response:
+    """503 when Redis is away (``core/outages.py`` decides), else 500."""
+    if redis_away(exc):
+        logger.warning("Redis unavailable while serving %s", request.path)
+        return _error(503, "UNAVAILABLE", "the counter store is unavailable")
+    # Type and place only: an exception's text may quote request bytes (a token).
+    route = request.match_info.route.resource
+    logger.error("unexpected %s serving %s at %s", type(exc).__name__,
+                 route.canonical if route else "a route", _where(exc))
+    return _error(500, "INTERNAL_ERROR", "internal error")
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure becomes the contract's JSON error; nothing leaks a trace."""
@@ -303,15 +314,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         response = _error(exc.status, code, exc.reason)
         if "Allow" in exc.headers:  # a 405 names the methods the path takes (RFC 9110)
             response.headers["Allow"] = exc.headers["Allow"]
-    except REDIS_AWAY:
-        logger.warning("Redis unavailable while serving %s", request.path)
-        response = _error(503, "UNAVAILABLE", "the counter store is unavailable")
     except Exception as exc:
-        # Type and place only: an exception's text may quote request bytes (a token).
-        route = request.match_info.route.resource
-        logger.error("unexpected %s serving %s at %s", type(exc).__name__,
-                     route.canonical if route else "a route", _where(exc))
-        response = _error(500, "INTERNAL_ERROR", "internal error")
+        response = _failure(request, exc)
     resource = request.match_info.route.resource
     if resource is not None and resource.canonical in API_PATHS:
         REQUESTS.labels(str(response.status)).inc()

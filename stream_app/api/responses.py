@@ -13,7 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from stream_app.core.counters import Stats
+from stream_app.core.store.codecs import CallRecord
+from stream_app.core.store.counters import Stats
 
 STATS_PATH = "/api/v1/callback-agents/stats"
 AGENT_STATS_PATH = "/api/v1/callback-agents/{agent_id}/stats"
@@ -23,7 +24,7 @@ CALL_PATH = "/api/v1/callbacks/{call_id}"
 DASHBOARD_PATH = "/dashboard"
 SCHEMAS_PATH = "/schemas"
 SCHEMA_PATH = "/schemas/{name}"
-"""The JSON Schemas of the published records (``core/published.py``): no token needed."""
+"""The JSON Schemas of the published records (``core/domain/published.py``): no token needed."""
 MAX_DAYS = 366
 DEFAULT_LOOKBACK_DAYS = 30
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -130,20 +131,19 @@ def _instant(value: str | None) -> datetime | None:
     return None if not value else datetime.fromtimestamp(float(value), UTC)
 
 
-def explain(call_id: str, record: dict[str, str]) -> CallResponse:
-    """The explanation of a stored call record (fields: ``core/redis_scripts.py``). A
-    record written before the decision kept its cutoff has ``cutoff`` and ``late`` null."""
-    stored = record.get("o")
-    outcome: Outcome = "matched" if stored == "matched" else \
-        "unmatched" if stored == "unmatched" else "pending"
+def explain(call_id: str, record: CallRecord) -> CallResponse:
+    """The explanation of a stored call record (:class:`CallRecord`). A record written
+    before the decision kept its cutoff has ``cutoff`` and ``late`` null."""
+    outcome: Outcome = "matched" if record.o == "matched" else \
+        "unmatched" if record.o == "unmatched" else "pending"
     decided = outcome != "pending"
     return CallResponse(data=CallExplanation(
-        call_id=call_id, day=record["d"],
-        time=datetime.fromtimestamp(float(record.get("r") or record["e"]), UTC),
-        answered=record.get("a") == "1",
-        callback_agent_id=record.get("g") or record.get("oa") or None,
+        call_id=call_id, day=record.d,
+        time=datetime.fromtimestamp(float(record.r or record.e), UTC),
+        answered=record.a == "1",
+        callback_agent_id=record.g or record.oa or None,
         decision=outcome,
-        source_agent_id=(record.get("s") or None) if decided else None,
-        source_call_id=(record.get("sc") or None) if decided else None,
-        late=(record["lt"] == "1") if decided and "lt" in record else None,
-        cutoff=_instant(record.get("cu")) if decided else None))
+        source_agent_id=(record.s or None) if decided else None,
+        source_call_id=(record.sc or None) if decided else None,
+        late=(record.lt == "1") if decided and record.lt is not None else None,
+        cutoff=_instant(record.cu) if decided else None))

@@ -8,7 +8,8 @@ back in step), and the log says each outage once when it starts, every
 :data:`REPORT_EVERY` seconds while it lasts, and once when it ends, with its length and
 number of retries.
 
-Pure: the caller says which errors are an outage of which service.
+What counts as an outage is decided here once (:func:`outage_of`), for the worker's
+retries, the reader's 503s and live streams, and the CLI's one-line errors alike.
 """
 
 from __future__ import annotations
@@ -22,11 +23,61 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
+from aiokafka.errors import KafkaError
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    ConnectionError,
+    RedisClusterException,
+    SlotNotCoveredError,
+    TimeoutError,
+    TryAgainError,
+)
+
 from stream_app.observe import metrics
 
 logger = logging.getLogger(__name__)
 
 R = TypeVar("R")
+
+
+class ReplicasBehind(Exception):
+    """A batch of Redis writes is not known to have reached ``min_replicas`` replicas
+    (``store/client.py``): retried like an outage."""
+
+
+REDIS_AWAY = (ConnectionError, TimeoutError, BusyLoadingError, ClusterDownError,
+              TryAgainError, SlotNotCoveredError, ReplicasBehind, OSError)
+"""Redis errors that mean "Redis is away" (or a failover is going on); any other error
+is a bug or bad data."""
+CLUSTER_AWAY = ("Redis Cluster cannot be connected", "All slots are not covered")
+"""How redis-py's cluster client says no node it knows answers, or a failover left slots
+without a master (a ``RedisClusterException``, which it also raises for errors of ours,
+so the message decides). A client that never reached the cluster knows only the URL's
+node: with that node down it cannot even learn the others, until it is back."""
+KAFKA_AWAY = frozenset({"KafkaConnectionError", "KafkaTimeoutError", "NodeNotReadyError"})
+"""aiokafka errors that mean the broker is away, besides those it marks retriable."""
+
+
+def outage_of(exc: BaseException) -> str | None:
+    """The service whose absence ``exc`` means (``"kafka"``, ``"redis"``), or None: not an
+    outage but a bug or bad data, never retried."""
+    if isinstance(exc, KafkaError):
+        away = bool(getattr(exc, "retriable", False)) or type(exc).__name__ in KAFKA_AWAY
+        return "kafka" if away else None
+    if isinstance(exc, REDIS_AWAY) or (isinstance(exc, RedisClusterException)
+                                       and str(exc).startswith(CLUSTER_AWAY)):
+        return "redis"
+    return None
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True for errors that mean a service is away, not that a message is bad."""
+    return outage_of(exc) is not None
+
+
+def redis_away(exc: BaseException) -> bool:
+    return outage_of(exc) == "redis"
 FIRST_DELAY = 0.05
 MAX_DELAY = 5.0
 REPORT_EVERY = 30.0

@@ -31,15 +31,15 @@ from stream_app.dev.services import (
     REDIS_CONFIG,
     Layout,
     ServiceError,
-    _apt_install,
-    _fetch_kafka_jars,
-    _java,
-    _kafka_command,
-    _live_pid,
-    _spawn,
-    _stop,
-    _wait_for_port,
+    apt_install,
+    fetch_kafka_jars,
+    kafka_command,
+    live_pid,
     port_open,
+    run_java,
+    spawn,
+    stop,
+    wait_for_port,
 )
 
 REDIS_NODE_TIMEOUT_MS = 2000
@@ -87,16 +87,16 @@ def kafka_up(cluster: KafkaCluster) -> str:
     if all(port_open(cluster.node(i).kafka_port) for i in range(cluster.brokers)):
         return f"{cluster.brokers} brokers already answering ({cluster.bootstrap})"
     cluster.layout.state_dir.mkdir(parents=True, exist_ok=True)
-    libs = _fetch_kafka_jars(cluster.layout)
+    libs = fetch_kafka_jars(cluster.layout)
     classpath = f"{libs}/*"
     _format_kafka(cluster, classpath)
     for i in range(cluster.brokers):
         node = cluster.node(i)
         if not port_open(node.kafka_port):
-            _spawn(node, "kafka", _kafka_command(classpath, _properties(cluster, i),
+            spawn(node, "kafka", kafka_command(classpath, _properties(cluster, i),
                                                  heap="512m"))
     for i in range(cluster.brokers):
-        _wait_for_port(cluster.node(i), "kafka", cluster.node(i).kafka_port)
+        wait_for_port(cluster.node(i), "kafka", cluster.node(i).kafka_port)
     return (f"started Apache Kafka {cluster.layout.kafka_version}, {cluster.brokers} brokers "
             f"({cluster.bootstrap})")
 
@@ -107,15 +107,15 @@ def _format_kafka(cluster: KafkaCluster, classpath: str) -> None:
     dirs = [_data_dir(cluster, i) for i in range(cluster.brokers)]
     if all((d / "meta.properties").exists() for d in dirs):
         return
-    cluster_id = _java(classpath, "kafka.tools.StorageTool", "random-uuid").strip()
-    directory_ids = [_java(classpath, "kafka.tools.StorageTool", "random-uuid").strip()
+    cluster_id = run_java(classpath, "kafka.tools.StorageTool", "random-uuid").strip()
+    directory_ids = [run_java(classpath, "kafka.tools.StorageTool", "random-uuid").strip()
                      for _ in dirs]
     controllers = ",".join(f"{i + 1}@127.0.0.1:{cluster.node(i).kafka_port + 1}:{d}"
                            for i, d in enumerate(directory_ids))
     for i, d in enumerate(dirs):
         if d.exists():
             shutil.rmtree(d)  # a half-formatted cluster: start it afresh
-        _java(classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+        run_java(classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
               "-c", str(_properties(cluster, i)), "--initial-controllers", controllers)
 
 
@@ -140,20 +140,20 @@ def _properties(cluster: KafkaCluster, i: int) -> Path:
 
 def redis_up(cluster: RedisCluster) -> str:
     cluster.layout.state_dir.mkdir(parents=True, exist_ok=True)
-    binary = shutil.which("redis-server") or _apt_install("redis-server", "redis-server")
+    binary = shutil.which("redis-server") or apt_install("redis-server", "redis-server")
     for i in range(cluster.nodes):
         node = cluster.node(i)
         if port_open(node.redis_port):
             continue
         data = node.state_dir / f"redis-cluster-{node.redis_port}"
         data.mkdir(parents=True, exist_ok=True)
-        _spawn(node, "redis", [
+        spawn(node, "redis", [
             binary, str(REDIS_CONFIG), "--port", str(node.redis_port), "--bind", "127.0.0.1",
             "--dir", str(data), "--cluster-enabled", "yes", "--cluster-config-file",
             "nodes.conf", "--cluster-node-timeout", str(REDIS_NODE_TIMEOUT_MS),
             "--daemonize", "no"])
     for i in range(cluster.nodes):
-        _wait_for_port(cluster.node(i), "redis", cluster.node(i).redis_port)
+        wait_for_port(cluster.node(i), "redis", cluster.node(i).redis_port)
     if _cluster_ok(cluster.layout.redis_port) and _known_nodes(cluster) == cluster.nodes:
         return f"Redis Cluster already formed ({cluster.masters} masters, {cluster.url})"
     if _known_nodes(cluster) == 1:
@@ -205,7 +205,7 @@ def _known_nodes(cluster: RedisCluster) -> int:
 
 
 def _redis_cli(*args: str) -> str:
-    cli = shutil.which("redis-cli") or _apt_install("redis-tools", "redis-cli")
+    cli = shutil.which("redis-cli") or apt_install("redis-tools", "redis-cli")
     result = subprocess.run([cli, *args], capture_output=True, text=True, check=False,
                             timeout=120)
     if result.returncode != 0:
@@ -232,7 +232,7 @@ def nodes(kafka: KafkaCluster | None, redis: RedisCluster | None
 def status(kafka: KafkaCluster | None, redis: RedisCluster | None) -> dict[str, str]:
     result = {}
     for label, node, name, port in nodes(kafka, redis):
-        pid = _live_pid(node, name)
+        pid = live_pid(node, name)
         state = "up" if port_open(port) else "down"
         result[label] = f"{state} on 127.0.0.1:{port}" + (f" (pid {pid})" if pid else "")
     return result
@@ -242,5 +242,5 @@ def down(kafka: KafkaCluster | None, redis: RedisCluster | None) -> dict[str, st
     """Stop every node at once (a broker's controlled shutdown takes seconds each)."""
     every = nodes(kafka, redis)
     with ThreadPoolExecutor(max_workers=max(1, len(every))) as pool:
-        stopped = pool.map(lambda n: _stop(n[1], n[2]), every)
+        stopped = pool.map(lambda n: stop(n[1], n[2]), every)
         return {n[0]: result for n, result in zip(every, stopped, strict=True)}

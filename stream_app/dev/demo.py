@@ -19,8 +19,8 @@ from stream_app.dev import services
 from stream_app.dev.processes import ChildDied, StreamAppProcess, check_children
 from stream_app.dev.simulate import Scenario, produce_scenario
 from stream_app.ports import refuse_busy
-from stream_app.report import print_stats
 from stream_app.settings import Settings, load_settings
+from stream_app.terminal import print_stats
 
 SETTLE_TIMEOUT_SECONDS = 240.0
 ENVIRONMENTS = 2

@@ -113,9 +113,9 @@ def down(layout: Layout, only: Sequence[str] = SERVICES, everything: bool = Fals
     ``only`` on the layout's ports, or (``everything``) every node of ours, whatever its
     port (a cluster's too)."""
     if everything:
-        return {f"{name} {node.port(name)}": _stop(node, name)
+        return {f"{name} {node.port(name)}": stop(node, name)
                 for name, node in recorded(layout)} or {"services": "none of ours running"}
-    return {name: _stop(layout, name) for name in only}
+    return {name: stop(layout, name) for name in only}
 
 
 def recorded(layout: Layout) -> list[tuple[str, Layout]]:
@@ -139,7 +139,7 @@ def start(layout: Layout, name: str) -> str:
 def send_signal(layout: Layout, name: str, sig: int) -> int | None:
     """Send ``sig`` to a service this module started; return its pid (None if it is not
     running). Waits until the process is gone when ``sig`` ends it (fault injection)."""
-    pid = _live_pid(layout, name)
+    pid = live_pid(layout, name)
     if pid is None:
         return None
     os.killpg(pid, sig)
@@ -165,7 +165,7 @@ def status(layout: Layout, only: Sequence[str] = SERVICES, everything: bool = Fa
         nodes += [n for n in recorded(layout) if n[1].port(n[0]) != layout.port(n[0])]
     result = {}
     for name, node in nodes:
-        pid, port = _live_pid(node, name), node.port(name)
+        pid, port = live_pid(node, name), node.port(name)
         state = "up" if port_open(port) else "down"
         label = name if node is layout else f"{name} {port}"
         result[label] = f"{state} on 127.0.0.1:{port}" + (f" (pid {pid})" if pid else "")
@@ -175,33 +175,33 @@ def status(layout: Layout, only: Sequence[str] = SERVICES, everything: bool = Fa
 def _redis_up(layout: Layout) -> str:
     if port_open(layout.redis_port):
         return f"already answering on {layout.redis_port}"
-    binary = shutil.which("redis-server") or _apt_install("redis-server", "redis-server")
+    binary = shutil.which("redis-server") or apt_install("redis-server", "redis-server")
     data = layout.state_dir / "redis"
     data.mkdir(parents=True, exist_ok=True)
     command = [binary, str(REDIS_CONFIG), "--port", str(layout.redis_port), "--bind",
                "127.0.0.1", "--dir", str(data), "--daemonize", "no"]
-    _spawn(layout, "redis", command)
-    _wait_for_port(layout, "redis", layout.redis_port)
+    spawn(layout, "redis", command)
+    wait_for_port(layout, "redis", layout.redis_port)
     return f"started on {layout.redis_port}"
 
 
 def _kafka_up(layout: Layout) -> str:
     if port_open(layout.kafka_port):
         return f"already answering on {layout.kafka_port}"
-    libs = _fetch_kafka_jars(layout)
+    libs = fetch_kafka_jars(layout)
     properties = _write_kafka_properties(layout)
     data_dir = layout.state_dir / f"kafka-{layout.kafka_port}"
     classpath = f"{libs}/*"
     if not (data_dir / "meta.properties").exists():
-        cluster_id = _java(classpath, "kafka.tools.StorageTool", "random-uuid").strip()
-        _java(classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+        cluster_id = run_java(classpath, "kafka.tools.StorageTool", "random-uuid").strip()
+        run_java(classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
               "-c", str(properties), "--ignore-formatted")
-    _spawn(layout, "kafka", _kafka_command(classpath, properties))
-    _wait_for_port(layout, "kafka", layout.kafka_port)
+    spawn(layout, "kafka", kafka_command(classpath, properties))
+    wait_for_port(layout, "kafka", layout.kafka_port)
     return f"started Apache Kafka {layout.kafka_version} on {layout.kafka_port}"
 
 
-def _kafka_command(classpath: str, properties: Path, heap: str = "1g") -> list[str]:
+def kafka_command(classpath: str, properties: Path, heap: str = "1g") -> list[str]:
     java = shutil.which("java")
     if java is None:
         raise ServiceError("java is not on PATH: install a JDK 17+ (apt-get install "
@@ -211,12 +211,12 @@ def _kafka_command(classpath: str, properties: Path, heap: str = "1g") -> list[s
             "-cp", classpath, "kafka.Kafka", str(properties)]
 
 
-def _fetch_kafka_jars(layout: Layout) -> Path:
+def fetch_kafka_jars(layout: Layout) -> Path:
     libs = layout.kafka_libs
     marker = libs / ".complete"
     if marker.exists():
         return libs
-    mvn = shutil.which("mvn") or _apt_install("maven", "mvn")
+    mvn = shutil.which("mvn") or apt_install("maven", "mvn")
     logger.info("fetching Apache Kafka %s jars with Maven into %s", layout.kafka_version, libs)
     staging = libs.with_name(f"libs.{uuid.uuid4().hex}")
     result = subprocess.run(
@@ -242,7 +242,7 @@ def _write_kafka_properties(layout: Layout) -> Path:
     return path
 
 
-def _java(classpath: str, main: str, *args: str) -> str:
+def run_java(classpath: str, main: str, *args: str) -> str:
     result = subprocess.run(["java", "-cp", classpath, main, *args],
                             capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -251,7 +251,7 @@ def _java(classpath: str, main: str, *args: str) -> str:
     return result.stdout
 
 
-def _apt_install(package: str, binary: str) -> str:
+def apt_install(package: str, binary: str) -> str:
     logger.info("installing %s with apt-get", package)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (["apt-get", "update", "-q"],
@@ -266,14 +266,14 @@ def _apt_install(package: str, binary: str) -> str:
     return found
 
 
-def _spawn(layout: Layout, name: str, command: list[str]) -> None:
+def spawn(layout: Layout, name: str, command: list[str]) -> None:
     log = layout.log_file(name).open("ab")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, start_new_session=True)
     layout.pid_file(name).write_text(str(process.pid))
 
 
-def _wait_for_port(layout: Layout, name: str, port: int) -> None:
+def wait_for_port(layout: Layout, name: str, port: int) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if port_open(port):
@@ -301,7 +301,7 @@ COMMAND_MARKS = {"kafka": "kafka.Kafka", "redis": "redis-server"}
 """What the command line of each service's process contains."""
 
 
-def _live_pid(layout: Layout, name: str) -> int | None:
+def live_pid(layout: Layout, name: str) -> int | None:
     """The pid in ``name``'s pid file, if that process still runs and is still ours: a
     pid is reused after a reboot or a crash, and must never get a signal meant for the
     service (checked against its command line and our state directory)."""
@@ -321,8 +321,8 @@ def _live_pid(layout: Layout, name: str) -> int | None:
     return pid if ours else None
 
 
-def _stop(layout: Layout, name: str) -> str:
-    pid = _live_pid(layout, name)
+def stop(layout: Layout, name: str) -> str:
+    pid = live_pid(layout, name)
     layout.pid_file(name).unlink(missing_ok=True)
     if pid is None:
         return "not running (nothing of ours to stop)"

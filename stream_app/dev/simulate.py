@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from stream_app.core.counters import Stats
-from stream_app.core.events import CallbackAgentConfig, InboundCallback, OutboundCall
+from stream_app.core.domain.events import CallbackAgentConfig, InboundCallback, OutboundCall
+from stream_app.core.store.counters import Stats
 from stream_app.dev.truth import Stamped, expected
 from stream_app.settings import Settings
 
@@ -234,7 +234,7 @@ def produce_scenario(settings: Settings, scenario: Any, rate: float | None) -> d
     """Produce the scenario's traffic with a progress bar; return its truth."""
     from rich.progress import Progress
 
-    from stream_app.core.topics import ensure_topics
+    from stream_app.core.kafka.topics import ensure_topics
 
     asyncio.run(ensure_topics(settings))
     traffic = generate(scenario)

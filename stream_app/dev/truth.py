@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
-from stream_app.core.counters import Stats
-from stream_app.core.events import CallbackAgentConfig, InboundCallback, OutboundCall
-from stream_app.core.matching import day_bucket, epoch
+from stream_app.core.domain.events import CallbackAgentConfig, InboundCallback, OutboundCall
+from stream_app.core.domain.matching import day_bucket, epoch
+from stream_app.core.store.counters import Stats
 
 T = TypeVar("T")
 Stamped = tuple[T, float]

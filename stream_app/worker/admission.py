@@ -1,6 +1,6 @@
 """Which messages of an agent's batch are processed now, and which are acked.
 
-Each partition in offset order, every offset once (``core/order.py``): the next offsets
+Each partition in offset order, every offset once (``core/domain/order.py``): the next offsets
 are processed and acked, offsets processed before in this consumer generation only
 acked, and messages past a gap neither. A gap made only of offsets the fetch read past
 without a record (transaction markers, aborted records, compacted keys:
@@ -22,8 +22,8 @@ from typing import Any
 
 from faust.types import TP
 
-from stream_app.core.intake import Message
-from stream_app.core.order import GAP_REFETCHES, AbsentOffsets, GapRepairs, InOrder
+from stream_app.core.domain.order import GAP_REFETCHES, AbsentOffsets, GapRepairs, InOrder
+from stream_app.core.pipeline.intake import Message
 from stream_app.observe.logs import at
 
 logger = logging.getLogger(__name__)

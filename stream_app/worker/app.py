@@ -18,7 +18,7 @@ from typing import Any
 import faust
 from faust.types import TableT
 
-from stream_app.core.topics import TopicNames, bootstrap_servers
+from stream_app.core.kafka.topics import TopicNames, bootstrap_servers
 from stream_app.settings import Settings
 from stream_app.worker.monitor import SlimMonitor
 
@@ -44,12 +44,10 @@ def state_dir(settings: Settings, cluster_id: str) -> Path:
     return Path(settings.data_dir) / f"kafka-{cluster_id}" / settings.app_id
 
 
-def create_app(settings: Settings, cluster_id: str) -> Wiring:
-    names = TopicNames.from_settings(settings)
-    directory = state_dir(settings, cluster_id)
-    directory.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        settings.app_id,
+def app_options(settings: Settings, directory: Path) -> dict[str, Any]:
+    """Faust's settings for this worker, each one that differs from Faust's default
+    explained."""
+    return dict(
         broker=";".join(f"kafka://{server}" for server in bootstrap_servers(settings)),
         store=settings.store,
         autodiscover=False,
@@ -75,9 +73,16 @@ def create_app(settings: Settings, cluster_id: str) -> Wiring:
         broker_heartbeat_interval=min(2.0, settings.session_timeout_seconds / 3),
         # Partitions added to an input topic are found at the next metadata refresh
         # (then the group rebalances); the default is 5 minutes. Until they report
-        # progress the join decides nothing (core/progress.py Watermarks.expect).
+        # progress the join decides nothing (core/domain/progress.py Watermarks.expect).
         consumer_metadata_max_age_ms=30_000,
     )
+
+
+def create_app(settings: Settings, cluster_id: str) -> Wiring:
+    names = TopicNames.from_settings(settings)
+    directory = state_dir(settings, cluster_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    app = faust.App(settings.app_id, **app_options(settings, directory))
 
     def source(name: str) -> faust.TopicT:
         return app.topic(name, key_serializer="raw", value_serializer="raw")

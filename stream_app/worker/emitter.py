@@ -1,7 +1,7 @@
 """Sends this worker's watermarks to every keyed partition: the progress records.
 
 The most correctness-critical glue of the worker: a watermark promises that no record
-with an earlier timestamp will come from its input partition (``core/progress.py``), and
+with an earlier timestamp will come from its input partition (``core/domain/progress.py``), and
 the join decides on it. So:
 
 - nothing is sent while a rebalance or a recovery runs (the assignment is in flux);
@@ -25,8 +25,8 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
-from stream_app.core.progress import InputPartition, IntakeProgress
-from stream_app.core.records import Progress, encode_keyed
+from stream_app.core.domain.progress import InputPartition, IntakeProgress
+from stream_app.core.domain.records import Progress, encode_keyed
 
 HEARTBEAT_SECONDS = 1.0
 """Progress is re-sent at least this often, so a restarted join hears it soon."""

@@ -10,7 +10,7 @@ its acked offsets start above its base, or nothing is acked while the log ends b
 the base, or it has no base at all; it is then sought back to its base (through the
 consumer thread, under the seek lock). Processing is idempotent, so what was handled
 already is only handled again. The agents never process past a hole
-(``core/order.py``; they ask for the re-fetch themselves through
+(``core/domain/order.py``; they ask for the re-fetch themselves through
 :func:`schedule_refetch`), so the timer is left with the holes no later message reveals:
 a partition's tail, and no base at all.
 
@@ -33,9 +33,9 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread as ConsumerT
 from faust.types import TP
 
 from stream_app.observe.logs import at
+from stream_app.patching import Signature
 from stream_app.worker.patches.absent_offsets import ABSENT
-from stream_app.worker.patches.base import Signature
-from stream_app.worker.patches.seek_on_assignment import perform_seek, seek_lock
+from stream_app.worker.patches.seeks import perform_seek, seek_lock
 
 logger = logging.getLogger(__name__)
 

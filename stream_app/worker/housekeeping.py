@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from stream_app.core import outages
-from stream_app.core.batches import outage_of
-from stream_app.core.progress import InputPartition, Watermarks
+from stream_app.core.domain.progress import InputPartition, Watermarks
+from stream_app.core.outages import outage_of
 from stream_app.observe import metrics
 from stream_app.observe.health import Health
 
@@ -55,7 +55,7 @@ class Housekeeping:
 
     async def watch_inputs(self) -> None:
         """Partitions added to an input topic join the low watermark: the join decides
-        nothing until they report progress (``core/progress.py``)."""
+        nothing until they report progress (``core/domain/progress.py``)."""
         found = await asyncio.wait_for(self.inputs(), INPUT_CHECK_TIMEOUT)
         added = self.watermarks.expect(InputPartition(t, p) for t, p in found)
         if added:

@@ -41,7 +41,7 @@ from typing import Any
 from aiokafka.client import AIOKafkaClient
 
 from stream_app.observe import metrics
-from stream_app.worker.patches.base import Signature
+from stream_app.patching import Signature
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from faust.sensors.monitor import Monitor
 
-from stream_app.worker.patches.base import Signature
+from stream_app.patching import Signature
 
 MONITOR_HOOKS: dict[str, tuple[str, ...]] = {
     "on_message_in": ("self", "tp", "offset", "message"),

@@ -10,8 +10,8 @@ from typing import Any
 from faust.types import TP
 from redis.exceptions import TimeoutError as RedisTimeout
 
-from stream_app.core.counters import CounterStore
-from stream_app.core.topics import EndOffsets
+from stream_app.core.kafka.topics import EndOffsets
+from stream_app.core.store.counters import CounterStore
 from stream_app.observe import metrics, taskdump
 from stream_app.observe.health import Health
 from stream_app.observe.looplag import LoopLag

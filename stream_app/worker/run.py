@@ -12,13 +12,13 @@ import faust
 from aiokafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from stream_app.core.counters import CounterStore
-from stream_app.core.topics import (
+from stream_app.core.kafka.topics import (
     TopicLayoutError,
     cluster_id,
     ensure_topics,
     input_partitions,
 )
+from stream_app.core.store.counters import CounterStore
 from stream_app.loops import use_event_loop
 from stream_app.observe import logs, logsummary, metrics, taskdump
 from stream_app.observe.gcpauses import GcPauses, freeze_startup_heap
@@ -26,10 +26,10 @@ from stream_app.observe.health import Health
 from stream_app.observe.looplag import LoopLag
 from stream_app.observe.metrics import observe_assignment, observe_lag
 from stream_app.settings import Settings
-from stream_app.worker.agents import register
+from stream_app.worker import patch_registry
 from stream_app.worker.app import create_app
-from stream_app.worker.patches import registry
 from stream_app.worker.probe import HealthProbe, event_loops
+from stream_app.worker.topology import register
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def run_worker(settings: Settings, loglevel: str = "INFO") -> None:
     logs.configure(loglevel, settings.log_format, summary=summary)
     inputs, cluster = asyncio.run(_wait_for_topics(settings))
     asyncio.set_event_loop(asyncio.new_event_loop())
-    registry.install()
+    patch_registry.install()
     wiring = create_app(settings, cluster)
     store = CounterStore.from_settings(settings)
     health = Health(settings.stall_seconds)

@@ -19,10 +19,10 @@ from faust.stores.rocksdb import Store as RocksDBStore
 from faust.transport.drivers.aiokafka import Producer as KafkaProducer
 from faust.types import TP
 
-from stream_app.core.batches import PartitionLost
-from stream_app.core.delivery import KafkaBatches, Producer, Record
-from stream_app.core.topics import KeyedPartitioner
-from stream_app.worker.patches.base import IncompatibleFaust, Signature
+from stream_app.core.kafka.delivery import KafkaBatches, Producer, Record
+from stream_app.core.kafka.topics import KeyedPartitioner
+from stream_app.core.pipeline.batches import PartitionLost
+from stream_app.patching import Incompatible, Signature
 
 REQUIRES = (
     Signature(RocksDBStore, "_db_for_partition", ("self", "partition")),
@@ -41,7 +41,7 @@ def processed_base(app: Any, tp: TP) -> int | None:
 # -- where a contact's state lives, and who may write it -----------------------------------
 
 class KeyedPartitions:
-    """The join's :class:`~stream_app.core.partitions.Partitions` in a Faust worker.
+    """The join's :class:`~stream_app.core.domain.partitions.Partitions` in a Faust worker.
 
     The tables use ``use_partitioner`` with raw key bytes, the very bytes the keyed
     records carry, so the producer's partitioner puts a contact's changelog rows on the
@@ -98,7 +98,7 @@ class KeyedTable(MutableMapping[bytes, Any]):
     and, once sent, the persisted offset, per write. Here a write goes to the store at
     once and its changelog record waits in :attr:`unsent` (the latest value per key);
     :meth:`send_changes` sends them, waits for the broker, and records the persisted
-    offsets. Invariants, with the worker's help (``agents.py``):
+    offsets. Invariants, with the worker's help (``batch_agent.py``):
 
     - a batch is acked only after its changes were sent and acknowledged (the contacts
       step ends with ``send_changes``), like every other record it causes;
@@ -112,7 +112,7 @@ class KeyedTable(MutableMapping[bytes, Any]):
 
     def __init__(self, table: Any, partitions: KeyedPartitions) -> None:
         if table.value_serializer != "json":
-            raise IncompatibleFaust(f"table {table.name}: KeyedTable needs JSON values")
+            raise Incompatible(f"table {table.name}: KeyedTable needs JSON values")
         self.table = table
         self.partitions = partitions
         self.of = partitions.of

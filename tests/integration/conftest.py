@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
-from stream_app.core.counters import CounterStore, Stats
+from stream_app.core.store.counters import CounterStore, Stats
 from tests.integration.http import DAY, PHONES
 from tests.support import REPO, WorkerProcess, inbound, outbound, poll
 from tests.support import produce as send

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from stream_app.api.openapi import SPEC
 from stream_app.api.reader import create_reader
 from stream_app.api.responses import STATS_PATH
-from stream_app.core.counters import CounterStore
+from stream_app.core.store.counters import CounterStore
 from stream_app.settings import Settings
 from tests.conftest import Endpoints
 

@@ -73,7 +73,7 @@ async def test_the_topics_a_worker_creates_are_durable_on_three_brokers(
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-    from stream_app.core.topics import TopicNames, ensure_topics
+    from stream_app.core.kafka.topics import TopicNames, ensure_topics
     from stream_app.settings import Settings
 
     name = f"durable-{uuid.uuid4().hex[:8]}"
@@ -113,7 +113,7 @@ async def test_live_streams_survive_a_redis_master_failover(cluster: Services) -
     import orjson
 
     from stream_app.api.reader import READER
-    from stream_app.core.counters import CounterStore, InboundWrite, retried
+    from stream_app.core.store.counters import CounterStore, InboundWrite, retried
     from tests.conftest import Endpoints
     from tests.integration.http import http_client
     from tests.integration.test_live_ops import Events

@@ -8,20 +8,19 @@ import uuid
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream_app.core.counters import (
+from stream_app.core.domain.matching import UNMATCHED, Decision, day_bucket
+from stream_app.core.store.batch import SCRIPT_CHUNK
+from stream_app.core.store.counters import (
     ClassifyWrite,
     CounterStore,
     InboundWrite,
     period_keys,
 )
-from stream_app.core.matching import UNMATCHED, Decision, day_bucket
-from stream_app.core.redis_layout import agent_prefix, env_tag, stats_prefix
-from stream_app.core.script_batch import SCRIPT_CHUNK
+from stream_app.core.store.layout import agent_prefix, env_tag, stats_prefix
 from tests.conftest import Endpoints
 from tests.oracles import CallRecord
 
@@ -149,38 +148,5 @@ async def _long_batch(endpoints: Endpoints) -> None:
         assert (stats.received, stats.answered) == (n, sum(1 for i in range(n) if i % 3))
         assert stats.unmatched == n // 2
         assert sum(stats.by_source.values()) == n - n // 2
-    finally:
-        await store.close()
-
-
-async def test_a_script_asks_for_the_keys_of_a_call_s_stored_day(endpoints: Endpoints) -> None:
-    """Every key a script touches is declared (Redis Cluster's rule): a call whose
-    counters sit on another day than the new event's makes the script answer "need"
-    (the keys it lacks) without writing; the store sends it again with them."""
-    from stream_app.core.redis_client import ScriptCall
-    from stream_app.core.redis_layout import call_key, env_tag, stats_key, version_key
-    from stream_app.core.redis_scripts import RECORD_INBOUND
-
-    env = f"env-{uuid.uuid4().hex[:10]}"
-    store = endpoints.store()
-    try:
-        may_31, june_1 = 1717210800.0 - 60, 1717210800.0 + 60  # either side of a month
-        await store.record_inbound([InboundWrite(env, "c", "received", june_1,
-                                                 day_bucket(june_1, ZONE), "e1")])
-        day = day_bucket(may_31, ZONE)
-        own_day_only = ScriptCall(RECORD_INBOUND, [call_key(env, "c"), stats_key(env, day),
-                                                   stats_key(env, day[:7]), version_key(env)],
-                                  [orjson.dumps([["1", "received", repr(may_31), day, "e0",
-                                                  repr(may_31), "", ""]]).decode(),
-                                   env_tag(env), "3600"])
-        [reply] = await store.scripts.run([own_day_only])
-        assert orjson.loads(reply) == {"need": [stats_key(env, "2024-06-01"),
-                                                stats_key(env, "2024-06")]}
-        assert (await store.read_stats(env, [day])).version == 1, "nothing written"
-        [moved] = await store.record_inbound([InboundWrite(env, "c", "received", may_31, day,
-                                                           "e0")])
-        assert moved.day == day == "2024-05-31"
-        stats = await store.read_stats(env, [day])
-        assert stats.received == 1 and (await store.read_stats(env, ["2024-06-01"])).received == 0
     finally:
         await store.close()

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from stream_app.core.counters import CounterStore
+from stream_app.core.store.counters import CounterStore
 from tests.faults import run_fault
 from tests.support import WorkerProcess, inbound, outbound, poll, produce, worker_env
 from tests.topology import Services, own_services

@@ -10,8 +10,8 @@ import pytest
 import requests
 from aiokafka import AIOKafkaProducer
 
-from stream_app.core.topics import TopicNames
-from stream_app.worker.agents import EXIT_UNKNOWN_FORMAT
+from stream_app.core.kafka.topics import TopicNames
+from stream_app.worker.batch_agent import EXIT_UNKNOWN_FORMAT
 from tests.conftest import Endpoints
 from tests.support import WorkerProcess, read_topic, worker_env
 

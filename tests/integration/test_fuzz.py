@@ -17,8 +17,8 @@ from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from stream_app.core.audit import AuditReport, audit
-from stream_app.core.records import ORIGIN_HEADER, parse_origin
+from stream_app.core.domain.records import ORIGIN_HEADER, parse_origin
+from stream_app.core.ops.audit import AuditReport, audit
 from tests.conftest import Endpoints
 from tests.support import WorkerProcess, poll, read_topic, worker_env
 
@@ -162,7 +162,12 @@ def _covers(report: AuditReport, ends: dict[tuple[str, int], int]) -> bool:
 @given(cases)
 def test_strategies_agree_with_their_labels(case: Case) -> None:
     """The strategies themselves: a case labelled good parses, a bad one does not."""
-    from stream_app.core.events import CallbackAgentConfig, InboundCallback, OutboundCall, parse
+    from stream_app.core.domain.events import (
+        CallbackAgentConfig,
+        InboundCallback,
+        OutboundCall,
+        parse,
+    )
 
     models = {"outbound": OutboundCall, "inbound": InboundCallback,
               "config": CallbackAgentConfig}

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 from redis.asyncio import Redis
 
-from stream_app.core.counters import CounterStore
+from stream_app.core.store.counters import CounterStore
 from tests.conftest import Endpoints
 from tests.integration.test_state_dir import one_matched_callback
 from tests.support import WorkerProcess, inbound, outbound, poll, produce, worker_env

@@ -10,8 +10,8 @@ from datetime import date
 import pytest
 from redis.asyncio import Redis
 
-from stream_app.core.layout_migration import migrate
-from stream_app.core.redis_layout import call_key, env_part, stats_key
+from stream_app.core.store.layout import call_key, env_part, stats_key
+from stream_app.core.store.migration import migrate
 from tests.conftest import Endpoints
 
 pytestmark = pytest.mark.integration

@@ -23,8 +23,8 @@ from stream_app.api.live import MIN_GAP_SECONDS
 from stream_app.api.openapi import SPEC
 from stream_app.api.reader import READER
 from stream_app.api.responses import LIVE_PATH, STATS_PATH
-from stream_app.core.counters import CounterStore, InboundWrite
-from stream_app.core.redis_layout import call_key
+from stream_app.core.store.counters import CounterStore, InboundWrite
+from stream_app.core.store.layout import call_key
 from tests.conftest import Endpoints
 from tests.integration.http import DAY, PHONES, http_client
 from tests.integration.test_cli import run
@@ -81,7 +81,7 @@ async def calls(worker: WorkerProcess, producer: AIOKafkaProducer, redis: Redis,
                     [(a, ids[n]) for n in ("matched", "unmatched", "two-agents", "late")]
                     + [(b, ids["b"])]]
 
-        await poll(decided, lambda rs: all(r and r.get("o") for r in rs), timeout=120,
+        await poll(decided, lambda rs: all(r and r.o for r in rs), timeout=120,
                    what="every callback decided")
     return ids
 

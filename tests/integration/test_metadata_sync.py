@@ -11,8 +11,8 @@ import pytest
 import uvloop
 from aiokafka.client import AIOKafkaClient
 
+from stream_app.worker import patch_registry
 from stream_app.worker.metadata_sync import MetadataSyncGuard, Watched
-from stream_app.worker.patches import registry
 from tests.conftest import Endpoints
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,7 @@ def test_a_connection_the_broker_closed_is_retried_not_fatal_on_uvloop(
     transport closed (a broker dying, before aiokafka's reader saw the end of the stream)
     raised RuntimeError, which ended the synchronizer. Patched, it is a connection error:
     the next broker or attempt answers, and the synchronizer lives on."""
-    registry.install()
+    patch_registry.install()
 
     async def scenario() -> None:
         client = AIOKafkaClient(bootstrap_servers=endpoints.kafka_bootstrap)

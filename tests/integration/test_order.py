@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from stream_app.core.counters import CounterStore
-from stream_app.core.topics import ensure_topics
+from stream_app.core.kafka.topics import ensure_topics
+from stream_app.core.store.counters import CounterStore
 from stream_app.dev.simulate import Scenario, generate, produce
 from tests.conftest import Endpoints
 from tests.support import (

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from stream_app.api.reader import create_reader
 from stream_app.api.responses import STATS_PATH
-from stream_app.core.counters import CounterStore
+from stream_app.core.store.counters import CounterStore
 from stream_app.dev.simulate import Scenario, generate, produce
 from stream_app.settings import Settings
 from tests.conftest import Endpoints
@@ -160,7 +160,7 @@ async def test_simulate_worker_reader_equals_truth(worker: WorkerProcess, endpoi
 async def test_the_published_records_schemas_are_served(client) -> None:
     """Listed at /schemas (no token), each at its URL, each the package's own, each in
     the OpenAPI document."""
-    from stream_app.core.published import SCHEMAS, schema_document
+    from stream_app.core.domain.published import SCHEMAS, schema_document
 
     response = await client.get("/schemas")
     assert response.status == 200

@@ -19,9 +19,9 @@ import pytest
 from redis import Redis
 from redis.cluster import RedisCluster as SyncRedisCluster
 
-from stream_app.core.counters import CounterStore, InboundWrite
-from stream_app.core.redis_client import ReplicasBehind
-from stream_app.core.redis_layout import stats_key
+from stream_app.core.outages import ReplicasBehind
+from stream_app.core.store.counters import CounterStore, InboundWrite
+from stream_app.core.store.layout import stats_key
 from stream_app.dev import clusters, services
 from tests.support import poll
 from tests.topology import free_run
@@ -89,7 +89,7 @@ async def test_a_client_that_knows_only_a_dead_node_waits_for_it(
     """A worker's first Redis call after the URL's node died: its client knows no other
     node yet, so it cannot learn the cluster. That is an outage (retried until the node
     is back), never an error that dead-letters the batch (seen in the fault matrix)."""
-    from stream_app.core.counters import retried
+    from stream_app.core.store.counters import retried
     from stream_app.observe import metrics
 
     def retries() -> float:

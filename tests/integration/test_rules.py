@@ -14,8 +14,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from redis.asyncio import Redis
 
-from stream_app.core.counters import CounterStore, Stats
-from stream_app.core.redis_layout import config_key
+from stream_app.core.store.counters import CounterStore, Stats
+from stream_app.core.store.layout import config_key
 from tests.conftest import Endpoints
 from tests.support import WorkerProcess, config, inbound, outbound, poll, produce
 

@@ -13,8 +13,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 
-from stream_app.core.counters import CounterStore, Stats
-from stream_app.core.topics import TopicNames, cluster_id
+from stream_app.core.kafka.topics import TopicNames, cluster_id
+from stream_app.core.store.counters import CounterStore, Stats
 from tests.conftest import Endpoints
 from tests.support import (
     WorkerProcess,

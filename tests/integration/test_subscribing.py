@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
-from stream_app.core.counters import CounterStore
+from stream_app.core.store.counters import CounterStore
 from stream_app.dev.simulate import Scenario, generate, produce
 from tests.conftest import Endpoints
 from tests.support import (

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from stream_app.core.topics import TopicLayoutError, TopicNames, check_copartitioned
+from stream_app.core.kafka.topics import TopicLayoutError, TopicNames, check_copartitioned
 from tests.conftest import Endpoints
 from tests.support import REPO, WorkerProcess, poll, worker_env
 
@@ -46,7 +46,7 @@ async def test_the_group_less_read_tells_a_gap_without_records_from_one_with(
     confirms; offsets with records are not, whatever a consumer group did."""
     from aiokafka import AIOKafkaProducer
 
-    from stream_app.core.topics import records_between
+    from stream_app.core.kafka.topics import records_between
 
     topic = f"gaps-{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=endpoints.kafka_bootstrap)

@@ -15,8 +15,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 
-from stream_app.core.counters import CounterStore
-from stream_app.core.topics import EndOffsets
+from stream_app.core.kafka.topics import EndOffsets
+from stream_app.core.store.counters import CounterStore
 from stream_app.dev.simulate import Kind, Scenario, Traffic, generate
 from stream_app.settings import Settings
 from tests.conftest import Endpoints

@@ -6,7 +6,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
-from stream_app.core.redis_layout import stats_key
+from stream_app.core.store.layout import stats_key
 from tests.support import WorkerProcess, inbound, poll, produce
 
 pytestmark = pytest.mark.integration

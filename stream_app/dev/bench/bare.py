@@ -37,11 +37,11 @@ def main() -> None:
     options: dict[str, Any] = {}
     if patched:
         from stream_app.loops import use_event_loop
+        from stream_app.worker import patch_registry
         from stream_app.worker.monitor import SlimMonitor
-        from stream_app.worker.patches import registry
 
         use_event_loop("uvloop")
-        registry.install()
+        patch_registry.install()
         options["Monitor"] = SlimMonitor
     app = faust.App(app_id, broker=f"kafka://{bootstrap}", store="memory://", web_enabled=False,
                     topic_disable_leader=True, consumer_auto_offset_reset="earliest",

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from stream_app.core.counters import CounterStore
+from stream_app.core.store.counters import CounterStore
 from stream_app.dev.bench.config import BenchConfig
 from stream_app.dev.bench.measure import Progress, consumed, free_port, metric, poll
 from stream_app.dev.bench.workload import Topics, fresh_app, probe_event
@@ -52,8 +52,8 @@ async def counted_on_every_partition(bootstrap: str, topics: Topics, store: Coun
                                      progress: Progress, what: str) -> None:
     """Produce one callback per keyed partition (numbers from ``first``) and wait until
     all are counted: every record a partition held before them has been joined."""
-    from stream_app.core.records import contact_key
-    from stream_app.core.topics import KeyedPartitioner
+    from stream_app.core.domain.records import contact_key
+    from stream_app.core.kafka.topics import KeyedPartitioner
 
     partition_of = KeyedPartitioner(partitions)
     probes: dict[int, int] = {}

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from stream_app.core.counters import CounterStore
+from stream_app.core.store.counters import CounterStore
 from stream_app.dev.processes import check_children
 from stream_app.dev.simulate import Traffic
 
@@ -121,7 +121,7 @@ async def all_decided(store: CounterStore, traffic: Traffic, what: str,
     """Wait until every callback of ``traffic`` is counted and classified in Redis."""
     from zoneinfo import ZoneInfo
 
-    from stream_app.core.matching import day_bucket, epoch
+    from stream_app.core.domain.matching import day_bucket, epoch
 
     calls = {(e.environment_id, e.call_id) for e, _ in traffic.inbound}
     environments = sorted({env for env, _ in calls})

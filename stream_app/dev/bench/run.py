@@ -9,14 +9,14 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-from stream_app.core.counters import CounterStore
+from stream_app.core.store.counters import CounterStore
 from stream_app.dev.bench.baselines import bare_faust, plain_aiokafka
 from stream_app.dev.bench.config import BenchConfig, Figures
 from stream_app.dev.bench.failover import failover
-from stream_app.dev.bench.live import live_streams, raise_open_files
+from stream_app.dev.bench.live_streams import live_streams, raise_open_files
 from stream_app.dev.bench.measure import Progress, free_port, loop_blocks, metric_value
-from stream_app.dev.bench.reader import populate_year, reader_load
-from stream_app.dev.bench.report import ratios
+from stream_app.dev.bench.reader_load import populate_year, reader_load
+from stream_app.dev.bench.summary import ratios
 from stream_app.dev.bench.worker import end_to_end, large_state, restart, scale_out, worker_run
 from stream_app.dev.bench.workload import Topics, create_topics, workload
 from stream_app.dev.processes import StreamAppProcess

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from stream_app.core.counters import CounterStore
+from stream_app.core.store.counters import CounterStore
 from stream_app.dev.bench.baselines import WARM_FRACTION, rates
 from stream_app.dev.bench.config import BenchConfig
 from stream_app.dev.bench.failover import counted_on_every_partition, fill_contacts

@@ -9,7 +9,7 @@ Faust lost (``worker/holes.py``): it waited on every gap, fetched it again three
 then asked the broker — about 8 s per marker — and committed only up to the first one.
 
 The patch records, for each partition drained, the range the fetch read and the offsets
-it yielded; the rest of the range is absent (:class:`~stream_app.core.order.AbsentOffsets`,
+it yielded; the rest of the range is absent (:class:`~stream_app.core.domain.order.AbsentOffsets`,
 :data:`ABSENT`). It runs in Faust's consumer thread, before the messages reach an agent,
 so an agent that meets a gap finds it already explained. A drain whose records fill its
 range (plain input) records nothing and costs one comparison.
@@ -22,8 +22,8 @@ from typing import Any
 
 from aiokafka.consumer.fetcher import FetchResult, PartitionRecords
 
-from stream_app.core.order import AbsentOffsets
-from stream_app.worker.patches.base import Patch, Signature
+from stream_app.core.domain.order import AbsentOffsets
+from stream_app.patching import Patch, Signature
 
 ABSENT = AbsentOffsets()
 """This process's knowledge of absent offsets, shared by the admission, the commit, the

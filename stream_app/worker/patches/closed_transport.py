@@ -27,7 +27,7 @@ from typing import Any
 from aiokafka import errors
 from aiokafka.conn import AIOKafkaConnection, CloseReason
 
-from stream_app.worker.patches.base import Patch, Signature
+from stream_app.patching import Patch, Signature
 
 Send = Callable[..., Any]
 

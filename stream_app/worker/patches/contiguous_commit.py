@@ -23,8 +23,8 @@ from faust.transport.consumer import Consumer
 from faust.types import TP
 from faust.utils.functional import consecutive_numbers
 
+from stream_app.patching import Patch, Signature
 from stream_app.worker.patches.absent_offsets import ABSENT
-from stream_app.worker.patches.base import Patch, Signature
 
 
 def new_offset(self: Consumer, tp: TP) -> int | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from faust.transport.consumer import Consumer
 
-from stream_app.worker.patches.base import Patch, Signature
+from stream_app.patching import Patch, Signature
 
 logger = logging.getLogger(__name__)
 
@@ -63,28 +63,33 @@ async def deliver(consumer: Any, message: Any) -> None:
     await consumer.wait_first(Resumed(coro, waiting), consumer.suspend_flow.wait())
 
 
+async def deliver_all(self: Consumer, messages: Any) -> None:
+    """One fetch's messages, the loop given back every 100, committing as Faust does."""
+    since_yield = 0
+    async for _tp, message in messages:
+        since_yield += 1
+        if since_yield > 100:
+            await asyncio.sleep(0)
+            since_yield = 0
+        if self._commit_every is not None and self._n_acked >= self._commit_every:
+            self._n_acked = 0
+            await self.commit()
+        await deliver(self, message)
+
+
 async def drain_messages(self: Consumer, fetcher: Any) -> None:
     """Faust's fetch loop (``Consumer._drain_messages``) with :func:`deliver`."""
     getmany = self.getmany
     consumer_should_stop = self._stopped.is_set
     fetcher_should_stop = fetcher._stopped.is_set
     fetching = "FETCHING"
-    since_yield = 0
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
             self.diag.set_flag(fetching)
             messages = getmany(timeout=1.0)
             await self.sleep(0)
             if not self.should_stop:
-                async for _tp, message in messages:
-                    since_yield += 1
-                    if since_yield > 100:
-                        await asyncio.sleep(0)
-                        since_yield = 0
-                    if self._commit_every is not None and self._n_acked >= self._commit_every:
-                        self._n_acked = 0
-                        await self.commit()
-                    await deliver(self, message)
+                await deliver_all(self, messages)
                 self.diag.unset_flag(fetching)
     except self.consumer_stopped_errors:
         if self.transport.app.should_stop:

@@ -15,7 +15,7 @@ from typing import Any
 
 from faust.transport.drivers.aiokafka import Producer
 
-from stream_app.worker.patches.base import Patch, Signature
+from stream_app.patching import Patch, Signature
 
 DURABLE = {"acks": "all", "enable_idempotence": True}
 

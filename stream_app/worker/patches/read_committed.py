@@ -20,7 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-from stream_app.worker.patches.base import Patch, Signature
+from stream_app.patching import Patch, Signature
 
 ISOLATION = "read_committed"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from faust.transport.consumer import Consumer
 
-from stream_app.worker.patches.base import Patch, Signature
+from stream_app.patching import Patch, Signature
 
 
 class NoReadOffsets(dict):  # type: ignore[type-arg]

@@ -12,7 +12,7 @@ from typing import Any
 
 from faust.transport.consumer import Consumer
 
-from stream_app.worker.patches.base import Patch, Signature
+from stream_app.patching import Patch, Signature
 
 
 def refuse_stale_acks(original: Callable[[Consumer, Any], bool]

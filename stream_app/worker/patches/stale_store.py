@@ -31,7 +31,7 @@ from faust.tables.recovery import Recovery
 from faust.types import TP
 
 from stream_app.observe import metrics
-from stream_app.worker.patches.base import Patch, Signature
+from stream_app.patching import Patch, Signature
 
 logger = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ from aiohttp import web_server
 from aiohttp.web_protocol import RequestHandler
 
 from stream_app.api import protocol_errors
+from stream_app.patching import Incompatible
 
 
 def test_the_installed_aiohttp_passes_the_check_and_the_patch_is_installed() -> None:
@@ -17,7 +18,7 @@ def test_the_installed_aiohttp_passes_the_check_and_the_patch_is_installed() -> 
 
 
 def test_an_unsupported_version_is_refused() -> None:
-    with pytest.raises(protocol_errors.IncompatibleAiohttp, match=r"4\.0\.0 is not supported"):
+    with pytest.raises(Incompatible, match=r"4\.0\.0 is not supported"):
         protocol_errors.check("4.0.0")
 
 
@@ -26,5 +27,5 @@ def test_a_changed_signature_is_refused() -> None:
         def handle_error(self, request, status=500):  # type: ignore[no-untyped-def,override]
             raise AssertionError
 
-    with pytest.raises(protocol_errors.IncompatibleAiohttp, match="handle_error"):
+    with pytest.raises(Incompatible, match="handle_error"):
         protocol_errors.check("3.9.0", Changed)

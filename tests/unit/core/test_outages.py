@@ -59,3 +59,21 @@ async def test_through_outages_retries_an_outage_and_propagates_anything_else(
 
     with pytest.raises(ValueError):
         await through_outages(broken, outage_of, log)
+
+
+def test_one_definition_of_an_outage() -> None:
+    from aiokafka.errors import KafkaConnectionError, RecordTooLargeError, RequestTimedOutError
+    from redis.exceptions import ConnectionError, RedisClusterException, ResponseError
+
+    from stream_app.core.outages import ReplicasBehind, outage_of, redis_away
+
+    assert outage_of(KafkaConnectionError()) == "kafka"
+    assert outage_of(RequestTimedOutError()) == "kafka", "retriable"
+    assert outage_of(RecordTooLargeError()) is None, "our record, not the broker"
+    assert outage_of(ConnectionError()) == "redis"
+    assert outage_of(ReplicasBehind()) == "redis"
+    assert outage_of(RedisClusterException("Redis Cluster cannot be connected. x")) == "redis"
+    assert outage_of(RedisClusterException("a bug of ours")) is None
+    assert outage_of(ResponseError("WRONGTYPE")) is None, "a bug, not an outage"
+    assert outage_of(ValueError()) is None
+    assert redis_away(ConnectionError()) and not redis_away(KafkaConnectionError())

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stream_app.core.published import CLASSIFIED, STATS, schema_document
+from stream_app.core.domain.published import CLASSIFIED, STATS, schema_document
 from stream_app.dev.schema_compat import breaks
 
 OLD: dict[str, Any] = {

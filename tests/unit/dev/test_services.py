@@ -47,7 +47,7 @@ def test_a_starting_and_a_running_redis_are_both_recognised(tmp_path: Path,
             monkeypatch.setattr(Path, "read_bytes",
                                 lambda self, t=title: t if "cmdline" in str(self)
                                 else real(self))
-            assert (services._live_pid(layout, "redis") == stranger.pid) is ours, title
+            assert (services.live_pid(layout, "redis") == stranger.pid) is ours, title
     finally:
         stranger.kill()
         stranger.wait()

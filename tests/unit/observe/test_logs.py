@@ -80,7 +80,7 @@ def test_tables_and_escape_codes_stay_out_of_the_log() -> None:
     ("aiokafka", "Unable connect to node with id %s: %s", True),
     ("aiokafka.consumer.fetcher", "Failed fetch messages from %s: %s", True),
     ("aiokafka.consumer.group_coordinator", "Unexpected error from SyncGroup: %s", False),
-    ("stream_app.core.counters", "Unable connect to node with id %s: %s", False),
+    ("stream_app.core.store.counters", "Unable connect to node with id %s: %s", False),
     ("asyncio", "Unclosed AIOKafkaConnection\nconn: %s", True),
     ("asyncio", "Task was destroyed but it is pending!\ntask: %s", False),
 ])

@@ -24,8 +24,8 @@ def test_repeats_are_held_back_and_summarised_per_service(
     assert passed[0] and not any(passed[1:])
     assert summary.filter(record("aiokafka.client", "Unable to update metadata from %s", [1]))
     assert summary.filter(record("redis.asyncio", "Connection refused"))
-    assert summary.filter(record("stream_app.core.batches", "outage (%s); retrying", "x"))
-    assert summary.filter(record("stream_app.core.batches", "outage (%s); retrying", "x"))
+    assert summary.filter(record("stream_app.core.pipeline.batches", "outage (%s); retrying", "x"))
+    assert summary.filter(record("stream_app.core.pipeline.batches", "outage (%s); retrying", "x"))
     caplog.set_level(logging.WARNING)
     clock.now = 10.5
     summary.flush()

@@ -12,11 +12,11 @@ import orjson
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from stream_app.core.published import TRACE_HEADER
-from stream_app.core.records import Progress, encode_keyed
+from stream_app.core.domain.published import TRACE_HEADER
+from stream_app.core.domain.records import Progress, encode_keyed
 from stream_app.observe import tracing
-from tests.unit.core import test_intake as intake_fakes
-from tests.unit.core import test_join as join_fakes
+from tests.unit.core.pipeline import test_intake as intake_fakes
+from tests.unit.core.pipeline import test_join as join_fakes
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 INPUT_SPAN = "00f067aa0ba902b7"

@@ -9,7 +9,7 @@ from typing import Any
 
 from faust.types import TP
 
-from stream_app.core.order import GAP_REFETCH_SECONDS, GAP_REFETCHES, AbsentOffsets
+from stream_app.core.domain.order import GAP_REFETCH_SECONDS, GAP_REFETCHES, AbsentOffsets
 from stream_app.worker.admission import Admission
 
 A, B = TP("in", 0), TP("in", 1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from stream_app.core.progress import InputPartition, IntakeProgress
-from stream_app.core.records import Progress, decode_keyed
+from stream_app.core.domain.progress import InputPartition, IntakeProgress
+from stream_app.core.domain.records import Progress, decode_keyed
 from stream_app.worker.emitter import HEARTBEAT_SECONDS, ProgressEmitter
 
 A = InputPartition("in", 0)

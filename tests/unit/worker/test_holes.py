@@ -12,11 +12,11 @@ import pytest
 from faust.transport.consumer import Consumer
 from faust.types import TP
 
-from stream_app.worker import holes
-from stream_app.worker.patches import registry, seek_on_assignment
+from stream_app.worker import holes, patch_registry
+from stream_app.worker.patches import seeks
 from tests.unit.worker.doubles import TP0, consumer_double
 
-registry.install()
+patch_registry.install()
 
 
 class HoleClock:
@@ -160,7 +160,7 @@ def test_a_refetch_stuck_on_the_consumer_thread_gives_the_seek_lock_back(
 
         consumer._thread = SimpleNamespace(seek_wait=never)
         await asyncio.wait_for(holes.refetch(consumer, TP0, 100, 1), 2.0)
-        assert not seek_on_assignment.seek_lock(consumer).locked()
+        assert not seeks.seek_lock(consumer).locked()
 
     asyncio.run(run())
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from stream_app.core.progress import InputPartition, Watermarks
+from stream_app.core.domain.progress import InputPartition, Watermarks
 from stream_app.observe import metrics
 from stream_app.observe.health import TIMER_FAILURES_NOT_READY, Health
 from stream_app.worker.housekeeping import Housekeeping, logged

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiokafka.client import AIOKafkaClient
 
+from stream_app.patching import check_assigned
 from stream_app.worker.metadata_sync import (
     REQUIRES,
     MetadataSyncGuard,
@@ -16,7 +17,6 @@ from stream_app.worker.metadata_sync import (
     faust_clients,
     how_it_ended,
 )
-from stream_app.worker.patches.base import check_assigned
 
 
 def test_aiokafka_still_has_what_the_guard_reads() -> None:

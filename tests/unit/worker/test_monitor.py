@@ -6,10 +6,10 @@ from types import SimpleNamespace
 
 from faust.types import TP
 
+from stream_app.worker import patch_registry
 from stream_app.worker.monitor import SlimMonitor
-from stream_app.worker.patches import registry
 
-registry.install()
+patch_registry.install()
 
 
 # -- the slim Monitor ----------------------------------------------------------------------

@@ -14,11 +14,10 @@ import orjson
 import pytest
 from faust.types import TP
 
-from stream_app.core.delivery import Record
-from stream_app.worker import tables
-from stream_app.worker.patches import registry
+from stream_app.core.kafka.delivery import Record
+from stream_app.worker import patch_registry, tables
 
-registry.install()
+patch_registry.install()
 
 
 # -- where a contact's state lives ------------------------------------------------------
@@ -49,7 +48,7 @@ def test_writes_for_an_owned_partition_go_through() -> None:
                                                   ({TP("keyed", 2)}, False)])
 def test_writes_for_a_lost_partition_or_during_a_rebalance_are_refused(
         assigned: set[TP], flow_active: bool) -> None:
-    from stream_app.core.batches import PartitionLost
+    from stream_app.core.pipeline.batches import PartitionLost
 
     partitions = keyed_partitions(assigned, flow_active)
     with pytest.raises(PartitionLost), partitions.writing(2):

@@ -10,11 +10,11 @@ from typing import Any
 from aiokafka.consumer.fetcher import FetchResult
 from aiokafka.structs import TopicPartition
 
-from stream_app.core.order import AbsentOffsets
-from stream_app.worker.patches import registry
+from stream_app.core.domain.order import AbsentOffsets
+from stream_app.worker import patch_registry
 from stream_app.worker.patches.absent_offsets import recording_absent
 
-registry.install()
+patch_registry.install()
 
 TP = TopicPartition("tx-input", 0)
 
@@ -25,13 +25,13 @@ class Records:
 
     def __init__(self, start: int, offsets: list[int], stop: int) -> None:
         self.next_fetch_offset = start
-        self._offsets, self._stop = offsets, stop
+        self._offsets, self.stop = offsets, stop
 
     def __iter__(self) -> Any:
         for offset in self._offsets:
             self.next_fetch_offset = offset + 1
             yield SimpleNamespace(offset=offset)
-        self.next_fetch_offset = self._stop
+        self.next_fetch_offset = self.stop
 
 
 def fetched(start: int, offsets: list[int], stop: int, position: int | None = None

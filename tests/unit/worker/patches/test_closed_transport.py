@@ -11,9 +11,9 @@ from aiokafka import errors
 from aiokafka.conn import AIOKafkaConnection, CloseReason
 from aiokafka.protocol.metadata import MetadataRequest
 
-from stream_app.worker.patches import registry
+from stream_app.worker import patch_registry
 
-registry.install()
+patch_registry.install()
 
 UVLOOP_CLOSED = ("unable to perform operation on <TCPTransport closed=True reading=False "
                  "0x7f7d90001760>; the handler is closed")

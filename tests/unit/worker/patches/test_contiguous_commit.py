@@ -7,10 +7,10 @@ from faust.transport.consumer import Consumer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream_app.worker.patches import registry
+from stream_app.worker import patch_registry
 from tests.unit.worker.doubles import TP0, consumer_double
 
-registry.install()
+patch_registry.install()
 
 
 # -- 4. commit only a contiguous run from the base ------------------------------------

@@ -9,10 +9,11 @@ from typing import Any
 
 from faust.transport.consumer import Consumer
 
-from stream_app.worker.patches import drain, registry
+from stream_app.worker import patch_registry
+from stream_app.worker.patches import drain
 from tests.unit.worker.doubles import consumer_double, message
 
-registry.install()
+patch_registry.install()
 
 
 # -- 5. no task per message ----------------------------------------------------------------

@@ -6,9 +6,9 @@ from typing import Any
 
 from faust.transport.drivers.aiokafka import Producer
 
-from stream_app.worker.patches import registry
+from stream_app.worker import patch_registry
 
-registry.install()
+patch_registry.install()
 
 
 class _App:

@@ -9,9 +9,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-from stream_app.worker.patches import read_committed, registry
+from stream_app.worker import patch_registry
+from stream_app.worker.patches import read_committed
 
-registry.install()
+patch_registry.install()
 
 
 async def test_the_worker_consumer_is_built_read_committed() -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from faust.types import TP
 
-from stream_app.worker.patches import read_offsets, registry
+from stream_app.worker import patch_registry
+from stream_app.worker.patches import read_offsets
 
-registry.install()
+patch_registry.install()
 
 
 # -- 2. read offsets ------------------------------------------------------------------

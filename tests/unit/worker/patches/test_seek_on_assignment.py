@@ -9,10 +9,10 @@ from typing import Any
 from faust.transport.consumer import Consumer
 from faust.types import TP
 
-from stream_app.worker.patches import registry
+from stream_app.worker import patch_registry
 from tests.unit.worker.doubles import TP0, consumer_double
 
-registry.install()
+patch_registry.install()
 
 
 # -- 3. seek on assignment ------------------------------------------------------------

@@ -5,10 +5,10 @@ from __future__ import annotations
 from faust.transport.consumer import Consumer
 from faust.types import TP
 
-from stream_app.worker.patches import registry
+from stream_app.worker import patch_registry
 from tests.unit.worker.doubles import consumer_double, message
 
-registry.install()
+patch_registry.install()
 
 
 # -- 1. stale acks --------------------------------------------------------------------

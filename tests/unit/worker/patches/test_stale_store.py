@@ -11,9 +11,10 @@ import faust
 from faust.types import TP
 
 from stream_app.observe import metrics
-from stream_app.worker.patches import registry, stale_store
+from stream_app.worker import patch_registry
+from stream_app.worker.patches import stale_store
 
-registry.install()
+patch_registry.install()
 
 CHANGELOG = "app-rows-changelog"
 

@@ -1,0 +1,62 @@
+"""Every key of one environment hashes to one Redis Cluster slot; legacy keys map over."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+from redis.crc import key_slot
+
+from stream_app.core.store.layout import (
+    agent_prefix,
+    call_key,
+    config_key,
+    counter_of,
+    from_legacy,
+    names_keys,
+    stats_key,
+)
+
+ids = st.text(min_size=1, max_size=30)
+
+
+def keys_of(env: str, call: str, agent: str) -> list[str]:
+    return [stats_key(env, "2026-11-30"), stats_key(env, "2026-11"), call_key(env, call),
+            *names_keys(env), config_key(env, agent)]
+
+
+@given(env=ids, call=ids, agent=ids)
+def test_every_key_of_an_environment_shares_one_slot(env: str, call: str, agent: str) -> None:
+    slots = {key_slot(k.encode()) for k in keys_of(env, call, agent)}
+    assert len(slots) == 1
+
+
+def test_environments_spread_over_slots() -> None:
+    slots = {key_slot(stats_key(f"env-{i}", "2026-11-30").encode()) for i in range(100)}
+    assert len(slots) > 90
+
+
+@given(env=ids, rest=ids)
+def test_a_legacy_key_maps_to_the_key_of_this_layout(env: str, rest: str) -> None:
+    e = f"{len(env)}:{env}"
+    assert from_legacy(f"cbs:stats:{e}:{rest}") == stats_key(env, rest)
+    assert from_legacy(f"cbs:call:{e}:{rest}") == call_key(env, rest)
+    assert from_legacy(f"cbs:config:{e}:{rest}") == config_key(env, rest)
+    assert from_legacy(f"cbs:names:{e}") == names_keys(env)[0]
+    assert from_legacy(f"cbs:names_at:{e}") == names_keys(env)[1]
+
+
+def test_keys_that_are_not_legacy_ones_are_left_alone() -> None:
+    for key in (stats_key("e", "2026-11-30"), "other:key", "cbs:stats:x", "cbs:stats:9:short",
+                "cbs:names:1:ab", "cbs:call:1:e"):
+        assert from_legacy(key) is None, key
+
+
+@given(st.text(min_size=1, max_size=20), st.text(max_size=20),
+       st.dates().map(lambda d: d.isoformat()))
+def test_a_day_counter_key_names_its_day_and_agent(env: str, agent: str, day: str) -> None:
+    """The inverse the stats topic needs: which day (and callback agent) a hash holds."""
+    assert counter_of(env, stats_key(env, day)) == (day, None)
+    assert counter_of(env, agent_prefix(env, agent) + day) == (day, agent)
+    assert counter_of(env, stats_key(env, day)[:-3]) is None, "a month roll-up"
+    assert counter_of(env, agent_prefix(env, agent) + day[:7]) is None
+    assert counter_of(env, call_key(env, "c1")) is None
