@@ -1,0 +1,1 @@
+"""HTTP: the stateless stats reader, its live streams and its documents."""

@@ -3,7 +3,7 @@ answers it may serve again because nothing changed since.
 
 The worker's write scripts bump ``cbs:{e}:version`` and ``SPUBLISH`` it on the shard
 channel ``cbs:{e}:changed`` in the same atomic call as the counters
-(``core/redis_scripts.py``). One subscription per reader process follows every
+(``core/store/lua/``). One subscription per reader process follows every
 environment its tokens name, so nothing polls Redis per client.
 
 Why pub/sub and not a Redis Stream: a reader only needs "this environment changed

@@ -1,0 +1,1 @@
+"""Development tools, shipped but never imported by the worker or the reader."""

@@ -28,3 +28,11 @@ def test_the_readme_is_a_landing_page_opening_with_the_two_commands() -> None:
     linked = {page.name for page in (REPO / "docs").glob("*.md")} - {"index.md"}
     text = "\n".join(lines)
     assert all(f"docs/{name}" in text for name in linked), "every docs page linked"
+
+
+def test_the_module_table_is_the_tree_s() -> None:
+    """``docs/design.md``'s module table is made from the docstrings; regenerate it with
+    ``python -m tests.module_table --write``."""
+    from tests import module_table
+
+    assert module_table.on_page(module_table.PAGE.read_text()) == module_table.table()

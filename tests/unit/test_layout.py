@@ -181,3 +181,67 @@ def test_the_worker_s_functions_are_short_and_simple() -> None:
          "lint.mccabe.max-complexity=10", str(PACKAGE / "worker")],
         capture_output=True, text=True, check=False)
     assert ruff.returncode == 0, ruff.stdout
+
+
+TESTED_ELSEWHERE = {
+    "api/live.py": "needs a reader and Redis: tests/integration/test_live_ops.py",
+    "api/openapi.py": "checked against every answer: test_reader_schema.py, test_api_docs.py",
+    "cli.py": "every command run as a process: tests/integration/test_cli.py",
+    "core/domain/partitions.py": "a Protocol and the unit tests' all-in-one double",
+    "core/ops/tail.py": "needs Kafka: tests/integration/test_subscribing.py",
+    "core/store/counters.py": "needs Redis: test_counters.py, test_scripts.py (integration)",
+    "core/store/client.py": "needs Redis (and a Cluster): test_counters.py, test_replicas.py",
+    "core/store/migration.py": "needs Redis: tests/integration/test_layout_migration.py",
+    "dev/bench/bare.py": "the bench on a small workload: tests/integration/test_bench.py",
+    "dev/bench/baselines.py": "tests/integration/test_bench.py",
+    "dev/bench/config.py": "tests/integration/test_bench.py",
+    "dev/bench/failover.py": "tests/integration/test_bench.py",
+    "dev/bench/live_streams.py": "tests/integration/test_bench.py",
+    "dev/bench/reader_load.py": "tests/integration/test_bench.py",
+    "dev/bench/run.py": "tests/integration/test_bench.py",
+    "dev/bench/summary.py": "tests/integration/test_bench.py",
+    "dev/bench/worker.py": "tests/integration/test_bench.py",
+    "dev/bench/workload.py": "tests/integration/test_bench.py",
+    "dev/demo.py": "the README's first command: test_readme.py, test_wheel.py",
+    "dev/simulate.py": "the traffic of every end-to-end test, checked by its oracle",
+    "dev/truth.py": "the oracle of the end-to-end tests (against tests/oracles.py there)",
+    "loops.py": "one choice of event loop, used by every process the integration tests run",
+    "observe/metrics.py": "declarations; tests/integration/test_config.py reads them on /metrics",
+    "terminal.py": "stats and explain run as commands: tests/integration/test_cli.py",
+    "worker/app.py": "builds the Faust app: every integration test with a worker",
+    "worker/patches/seeks.py": "tests/unit/worker/patches/test_seek_on_assignment.py",
+    "worker/run.py": "starts the worker: every integration test with a worker",
+    "worker/topology.py": "wires Faust: every integration test with a worker",
+}
+"""Modules without a unit test file of their own, and where they are tested instead."""
+
+
+def test_tests_mirror_the_package() -> None:
+    """``stream_app/<path>/<m>.py`` has ``tests/unit/<path>/test_<m>.py``, or a reason
+    above; a reason for a module that has one (or is gone) is stale."""
+    tests = PACKAGE.parent / "tests" / "unit"
+    missing, stale = [], []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name.startswith("__"):
+            continue
+        relative = path.relative_to(PACKAGE)
+        has = (tests / relative.parent / f"test_{path.stem}.py").exists()
+        if not has and relative.as_posix() not in TESTED_ELSEWHERE:
+            missing.append(relative.as_posix())
+        if has and relative.as_posix() in TESTED_ELSEWHERE:
+            stale.append(relative.as_posix())
+    gone = [m for m in TESTED_ELSEWHERE if not (PACKAGE / m).exists()]
+    assert (missing, stale, gone) == ([], [], [])
+
+
+REPOSITORY_CHECKS = {"test_docs.py", "test_layout.py", "test_lock.py", "test_deploy.py",
+                     "test_faults_table.py", "api/test_api_docs.py"}
+"""Unit test files of the repository's other files (docs, lock files, deploy files, the
+fault matrix's report in ``tests/faults.py``), not of a module."""
+
+
+def test_every_unit_test_file_names_a_module() -> None:
+    tests = PACKAGE.parent / "tests" / "unit"
+    orphans = {p.relative_to(tests).as_posix() for p in tests.rglob("test_*.py")
+               if not (PACKAGE / p.relative_to(tests).parent / f"{p.stem[5:]}.py").exists()}
+    assert orphans == REPOSITORY_CHECKS

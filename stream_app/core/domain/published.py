@@ -2,7 +2,7 @@
 type and the trace context of the input that caused it; and the schemas themselves.
 
 Each record kind on each published topic has a JSON Schema (draft 2020-12) shipped in
-the package (``core/schemas/<name>.v<version>.json``), served by the reader at
+the package (``core/domain/schemas/<name>.v<version>.json``), served by the reader at
 ``/schemas/…``. A record names its schema in the ``schema-id`` header
 (``<name>.v<version>``, the file's stem), so a subscriber validates or routes it without
 parsing the value first. The released versions are kept in the repository's

@@ -1,0 +1,1 @@
+"""Kafka: topic names and creation, partitioning, end offsets, checked delivery."""

@@ -1,0 +1,1 @@
+"""Operator commands: ``stream-app audit`` and ``stream-app tail``."""

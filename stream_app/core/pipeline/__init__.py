@@ -1,0 +1,1 @@
+"""The processing steps that use both: intake, the join, batches, the stats topic."""

@@ -153,7 +153,7 @@ class Stats:
     by_source: dict[str, int] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     version: int = 0
-    """The environment's change count when read (see ``redis_layout.version_key``)."""
+    """The environment's change count when read (see ``layout.version_key``)."""
 
     def sorted_sources(self) -> list[tuple[str, str | None, int]]:
         """(agent, name, count), count descending then agent ascending, zeros left out."""
@@ -165,7 +165,7 @@ class CounterStore:
     """The one narrow door to Redis for the worker and the reader.
 
     A batch's writes are grouped per environment (one hash slot: see
-    :mod:`.redis_layout`) and sent in one pipelined round trip; every script is told
+    :mod:`.layout`) and sent in one pipelined round trip; every script is told
     every key it touches (``KEYS``), so the same calls run on one server and on a Redis
     Cluster.
     """
