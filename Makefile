@@ -77,13 +77,13 @@ bench: $(STAMP)
 # 10 minutes, 3 workers joining, leaving and SIGKILLed; prints its figures.
 soak: $(STAMP)
 	$(VENV)/bin/stream-app services up
-	$(VENV)/bin/python -m tests.soak --seconds 600 --callbacks 40000
+	$(VENV)/bin/python -m benchmarks.soak --seconds 600 --callbacks 40000
 
-# About 30 minutes: every fault of tests/faults.py (the cluster ones on 3 brokers and a
+# About 30 minutes: every fault of benchmarks/faults.py (the cluster ones on 3 brokers and a
 # Redis Cluster), 3 runs each, then broker SIGKILL 10 times in a row under the conditions
 # that reproduced the hang (3,000 callbacks, G 30 s, hit 12-13.5 s in); prints a table per
 # matrix (see docs/operations.md, The fault matrix).
 faults: $(STAMP)
-	$(VENV)/bin/python -m tests.faults --runs 3
-	$(VENV)/bin/python -m tests.faults --faults broker-sigkill --runs 10 --seed 100 \
+	$(VENV)/bin/python -m benchmarks.faults --runs 3
+	$(VENV)/bin/python -m benchmarks.faults --faults broker-sigkill --runs 10 --seed 100 \
 		--callbacks 3000 --grace 30 --hit-window 0.4,0.45

@@ -121,7 +121,7 @@ def published_records_match_their_schemas() -> Iterator[None]:
                 results.append(asyncio.run(published_problems(b, t)))
             except KafkaConnectionError:  # a module's own broker, gone with its module
                 print(f"\n{len(t)} published topics on {b} not checked here: their broker "
-                      "is gone (tests/faults.py checks its runs' records itself)")
+                      "is gone (benchmarks/faults.py checks its runs' records itself)")
             except Exception as exc:
                 results.append((0, [f"could not read {len(t)} topics on {b}: {exc!r}"]))
 

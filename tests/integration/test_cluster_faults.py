@@ -3,7 +3,7 @@ worker's topics with three replicas, ``min.insync.replicas`` 2) and a Redis Clus
 three masters with a replica each, the worker waiting for a replica before it commits
 (``STREAM_APP_REDIS_MIN_REPLICAS=1``). Each run ends with every counter and outcome
 record equal to the oracle on the topics and ``stream-app audit`` clean, with no manual
-step. ``make faults`` runs them several times each (``tests/faults.py``)."""
+step. ``make faults`` runs them several times each (``benchmarks/faults.py``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults import FaultRun, run_fault
+from benchmarks.faults import FaultRun, run_fault
 from tests.topology import Services, own_services
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,7 @@
 """Faults on services of the module's own (killing them disturbs no other test):
 the broker SIGKILLed under traffic ends exact with no manual step, and the worker's
 health endpoints tell the truth through a Redis outage. ``make faults`` runs the whole
-matrix (``tests/faults.py``)."""
+matrix (``benchmarks/faults.py``)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from benchmarks.faults import run_fault
 from stream_app.core.store.counters import CounterStore
-from tests.faults import run_fault
 from tests.support import WorkerProcess, inbound, outbound, poll, produce, worker_env
 from tests.topology import Services, own_services
 

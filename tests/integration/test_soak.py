@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.soak import run_soak
 from tests.conftest import Endpoints
-from tests.soak import run_soak
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import orjson
 
-from tests.faults import FaultRun, duplicate_outcomes, table, worker_errors
+from benchmarks.faults import FaultRun, duplicate_outcomes, table, worker_errors
 
 
 def record(outcome_id: str) -> SimpleNamespace:

@@ -237,7 +237,7 @@ def test_tests_mirror_the_package() -> None:
 REPOSITORY_CHECKS = {"test_docs.py", "test_layout.py", "test_lock.py", "test_deploy.py",
                      "test_faults_table.py", "api/test_api_docs.py"}
 """Unit test files of the repository's other files (docs, lock files, deploy files, the
-fault matrix's report in ``tests/faults.py``), not of a module."""
+fault matrix's report in ``benchmarks/faults.py``), not of a module."""
 
 
 def test_every_unit_test_file_names_a_module() -> None:

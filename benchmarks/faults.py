@@ -22,7 +22,7 @@ killed one restarted). A short
 run of the broker SIGKILL case is in the test suite (``tests/integration/test_faults.py``);
 ``make faults`` runs the whole matrix and prints its table:
 
-    python -m tests.faults --runs 3 --faults broker-sigkill,redis-sigkill
+    python -m benchmarks.faults --runs 3 --faults broker-sigkill,redis-sigkill
 """
 
 from __future__ import annotations

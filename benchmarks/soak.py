@@ -7,7 +7,7 @@ oracle run on the input topics. A short run
 is in the test suite (``tests/integration/test_soak.py``); ``make soak`` runs a long one
 and prints figures:
 
-    python -m tests.soak --seconds 600 --callbacks 40000
+    python -m benchmarks.soak --seconds 600 --callbacks 40000
 """
 
 from __future__ import annotations
