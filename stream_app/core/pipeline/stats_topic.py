@@ -31,7 +31,6 @@ import orjson
 from stream_app.core.domain.published import STATS, headers
 from stream_app.core.kafka.delivery import Outbox
 from stream_app.core.store.counters import CounterStore, Stats
-from stream_app.core.store.layout import counter_of
 
 RECHECK_SECONDS = 1.0
 """How long after publishing a key it is read again (see the module doc)."""
@@ -89,12 +88,11 @@ class StatsPublisher:
         self.published: dict[StatsKey, Published] = {}
         store.on_counters = self.touched
 
-    def touched(self, environment_id: str, keys: Iterable[str]) -> None:
-        """The store's hook: a script was told these counter hashes."""
-        for key in keys:
-            found = counter_of(environment_id, key)
-            if found is not None:
-                self.changed.add(StatsKey(environment_id, *found))
+    def touched(self, environment_id: str, counters: Iterable[tuple[str, str]]) -> None:
+        """The store's hook: a script was handed these (callback agent, day) counters
+        (agent ``""``: the environment's own)."""
+        self.changed.update(StatsKey(environment_id, day, agent or None)
+                            for agent, day in counters)
 
     async def publish(self, outbox: Outbox, traces: Mapping[str, str] | None = None) -> None:
         """Publish every key touched since the last call, with ``traces``' trace context

@@ -81,9 +81,3 @@ class ScriptBatch:
         argument = orjson.dumps({"writes": writes, "counters": counters, "version": version,
                                  "channel": changes_channel(env), **self.fields})
         return ScriptCall(self.script, list(index), [argument.decode()])
-
-    def keys(self, environment_id: str) -> set[str]:
-        """The counter hashes the environment's writes were handed (and so may have
-        changed)."""
-        return {key for agent, day in self.counters.get(environment_id, ())
-                for key in counter_keys(environment_id, agent, day)}

@@ -174,9 +174,10 @@ class CounterStore:
         self.redis = redis
         self.ttl = str(dedup_ttl_seconds)
         self.scripts = Scripts(redis, min_replicas)
-        self.on_counters: Callable[[str, set[str]], None] | None = None
-        """Told, after a write script returned, each environment's counter hashes the
-        script was told it may touch (``stats_topic.py`` publishes them)."""
+        self.on_counters: Callable[[str, set[tuple[str, str]]], None] | None = None
+        """Told, after a write script returned, each environment's (callback agent, day)
+        counters the script was handed and so may have changed (agent ``""``: the
+        environment's own); ``pipeline/stats_topic.py`` publishes them."""
 
     @classmethod
     def from_url(cls, url: str, dedup_ttl_seconds: int, cluster: bool = False,
@@ -239,7 +240,7 @@ class CounterStore:
             if not again:
                 if self.on_counters is not None:
                     for environment_id in batch.counters:
-                        self.on_counters(environment_id, batch.keys(environment_id))
+                        self.on_counters(environment_id, batch.counters[environment_id])
                 return results
             chunks = again
         raise RuntimeError(f"{len(chunks)} script call(s) still need other days after "

@@ -68,29 +68,6 @@ def counter_keys(environment_id: str, agent_id: str, day: str) -> tuple[str, str
     return f"{prefix}{day}", f"{prefix}{month_of(day)}"
 
 
-def counter_of(environment_id: str, key: str) -> tuple[str, str | None] | None:
-    """(day, callback agent or None) of one of the environment's day counter hashes; None
-    for a month roll-up or any other key. The inverse of :func:`stats_key` and
-    ``agent_prefix(…) + day``."""
-    stats = stats_prefix(environment_id)
-    if key.startswith(stats):
-        day = key[len(stats):]
-        return (day, None) if len(day) == DAY_LENGTH else None
-    agents = f"{env_tag(environment_id)}agent:"
-    if not key.startswith(agents):
-        return None
-    length, _, rest = key[len(agents):].partition(":")
-    if not length.isdigit():
-        return None
-    agent, day = rest[:int(length)], rest[int(length) + 1:]
-    if rest[int(length):int(length) + 1] != ":" or len(day) != DAY_LENGTH:
-        return None
-    return day, agent
-
-
-DAY_LENGTH = len("YYYY-MM-DD")
-
-
 def version_key(environment_id: str) -> str:
     return f"{env_tag(environment_id)}version"
 

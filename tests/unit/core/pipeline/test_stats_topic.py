@@ -16,7 +16,6 @@ from stream_app.core.pipeline.stats_topic import (
     stats_value,
 )
 from stream_app.core.store.counters import Stats
-from stream_app.core.store.layout import agent_prefix, stats_key
 from tests.support import ManualClock
 
 TRACE = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -62,13 +61,12 @@ async def test_the_days_a_script_touched_are_published_as_the_endpoint_answers()
     store, stats, _ = publisher()
     store.counts[("env", "2024-01-10", None)] = Stats(3, 2, 1, {"sales": 2},
                                                      {"sales": "Sales"}, 7)
-    store.on_counters("env", {stats_key("env", "2024-01-10"), stats_key("env", "2024-01"),
-                              agent_prefix("env", "cb") + "2024-01-10"})
+    store.on_counters("env", {("", "2024-01-10"), ("cb", "2024-01-10")})
     outbox = Outbox()
     await stats.publish(outbox, {"env": TRACE.decode()})
     sent = {json.loads(key)["callback_agent_id"] if b"callback" in key else None:
             (json.loads(value), dict(headers)) for _, key, value, headers in outbox.sent}
-    assert set(sent) == {None, "cb"}, "the month roll-up is no record of its own"
+    assert set(sent) == {None, "cb"}, "the environment's and the agent's day"
     value, headers = sent[None]
     assert value == {"environment_id": "env", "day": "2024-01-10",
                      "total_callbacks_received": 3, "callbacks_answered": 2,
@@ -85,7 +83,7 @@ async def changed_after_publishing() -> tuple[StatsPublisher, ManualClock]:
     store, stats, clock = publisher()
     key = ("env", "2024-01-10", None)
     store.counts[key] = Stats(1)
-    stats.touched("env", [stats_key("env", "2024-01-10")])
+    stats.touched("env", [("", "2024-01-10")])
     outbox = Outbox()
     await stats.publish(outbox)
     outbox.delivered()

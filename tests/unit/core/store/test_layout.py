@@ -12,7 +12,7 @@ from stream_app.core.store.layout import (
     agent_prefix,
     call_key,
     config_key,
-    counter_of,
+    counter_keys,
     from_legacy,
     names_keys,
     period_keys,
@@ -57,13 +57,15 @@ def test_keys_that_are_not_legacy_ones_are_left_alone() -> None:
 
 @given(st.text(min_size=1, max_size=20), st.text(max_size=20),
        st.dates().map(lambda d: d.isoformat()))
-def test_a_day_counter_key_names_its_day_and_agent(env: str, agent: str, day: str) -> None:
-    """The inverse the stats topic needs: which day (and callback agent) a hash holds."""
-    assert counter_of(env, stats_key(env, day)) == (day, None)
-    assert counter_of(env, agent_prefix(env, agent) + day) == (day, agent)
-    assert counter_of(env, stats_key(env, day)[:-3]) is None, "a month roll-up"
-    assert counter_of(env, agent_prefix(env, agent) + day[:7]) is None
-    assert counter_of(env, call_key(env, "c1")) is None
+def test_the_counters_handed_to_a_script_are_the_day_and_its_month(
+        env: str, agent: str, day: str) -> None:
+    """What a write script counts on: the environment's hashes (agent "") or the agent's,
+    the day's and its month's, all in the environment's one slot."""
+    assert counter_keys(env, "", day) == (stats_key(env, day), stats_key(env, day[:7]))
+    if agent:
+        prefix = agent_prefix(env, agent)
+        assert counter_keys(env, agent, day) == (prefix + day, prefix + day[:7])
+    assert len({key_slot(k.encode()) for k in counter_keys(env, agent, day)}) == 1
 
 
 # Which counter hashes a period reads: month roll-ups for whole months, days otherwise.
