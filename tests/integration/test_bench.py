@@ -37,6 +37,10 @@ def test_the_bench_prints_every_figure(endpoints: Endpoints, tmp_path: Path) -> 
     assert figures["reader_uncached"]["requests"] > 0
     assert figures["live"]["streams"] == 5 and figures["live"]["p99_ms"] >= 0
     assert figures["live"]["pushes_per_stream_per_second"] > 0, "changes were pushed"
+    assert figures["reader_new_connection"]["requests"] > 0
+    assert figures["reader_new_connection"]["new_connection"] is True
+    assert figures["end_to_end_replay"]["probes"] == 3
+    assert figures["end_to_end_replay"]["not_visible_in_10s"] == 0
     assert figures["end_to_end"]["probes"] == 3
     assert figures["end_to_end"]["not_visible_in_10s"] == 0
     assert figures["end_to_end"]["max_ms"] >= figures["end_to_end"]["p99_ms"] > 0

@@ -45,6 +45,11 @@ class Figures:
     reader: dict[str, float] = field(default_factory=dict)
     reader_uncached: dict[str, float] = field(default_factory=dict)
     """The same load cycling through 2,000 ranges: more than the answer cache keeps."""
+    reader_new_connection: dict[str, float] = field(default_factory=dict)
+    """The same load, each request on a new connection (a client without keep-alive)."""
+    end_to_end_replay: dict[str, float] = field(default_factory=dict)
+    """End to end under a load of the workload's own events again, probes on one
+    contact."""
     live: dict[str, float] = field(default_factory=dict)
     restart: dict[str, float] = field(default_factory=dict)
     scale_out: dict[str, Any] = field(default_factory=dict)

@@ -30,35 +30,52 @@ async def populate_year(store: CounterStore, env: str, calls_per_day: int = 20) 
 
 
 async def reader_load(base_url: str, token: str, clients: int, seconds: float,
-                      progress: Progress, distinct: int = 1) -> dict[str, float]:
+                      progress: Progress, distinct: int = 1,
+                      new_connection: bool = False) -> dict[str, float]:
     """``clients`` keep-alive connections, each sending the next request as soon as the
     last answer is read, for ``seconds``. ``distinct`` > 1 cycles through that many
     366-day ranges (each starting a day later): more questions than the reader's answer
     cache keeps, so nearly every request reads Redis (the uncached cost).
+    ``new_connection``: each request on a connection of its own (``Connection: close``),
+    timed from the connect, as a client without keep-alive sends them.
 
     Each client is a bare HTTP/1.1 exchange on asyncio streams: a general-purpose client
     (aiohttp's) spends about as much CPU per request as the reader, so on a two-core
     machine the figure would mostly measure the load generator."""
     parts = urlsplit(base_url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    close = "Connection: close\r\n" if new_connection else ""
     requests = [(f"GET {parts.path}?start_date={READER_START + timedelta(days=i)}"
                  f"&end_date={READER_START + timedelta(days=365 + i)} HTTP/1.1\r\n"
-                 f"Host: {host}:{port}\r\nAuthorization: Bearer {token}\r\n\r\n").encode()
-                for i in range(distinct)]
+                 f"Host: {host}:{port}\r\nAuthorization: Bearer {token}\r\n{close}\r\n"
+                 ).encode() for i in range(distinct)]
     samples: list[float] = []
     deadline = time.monotonic() + seconds
 
+    async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(requests[len(samples) % distinct])
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = _CONTENT_LENGTH.search(head)
+        await reader.readexactly(int(length.group(1)) if length else 0)
+        if head[9:12] != b"200":
+            raise RuntimeError(f"bench: the reader answered {head[:12]!r}")
+
     async def client() -> None:
+        if new_connection:
+            while time.monotonic() < deadline:
+                began = time.perf_counter()
+                reader, writer = await asyncio.open_connection(host, port)
+                try:
+                    await exchange(reader, writer)
+                finally:
+                    writer.close()
+                samples.append(time.perf_counter() - began)
+            return
         reader, writer = await asyncio.open_connection(host, port)
         try:
             while time.monotonic() < deadline:
                 began = time.perf_counter()
-                writer.write(requests[len(samples) % distinct])
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = _CONTENT_LENGTH.search(head)
-                await reader.readexactly(int(length.group(1)) if length else 0)
-                if head[9:12] != b"200":
-                    raise RuntimeError(f"bench: the reader answered {head[:12]!r}")
+                await exchange(reader, writer)
                 samples.append(time.perf_counter() - began)
         finally:
             writer.close()
@@ -74,7 +91,7 @@ async def reader_load(base_url: str, token: str, clients: int, seconds: float,
         await asyncio.gather(*(client() for _ in range(clients)))
     finally:
         reporting.cancel()
-    return {"clients": clients, "requests": len(samples),
+    return {"clients": clients, "requests": len(samples), "new_connection": new_connection,
             "requests_per_second": len(samples) / (time.perf_counter() - began),
             **percentiles(samples)}
 

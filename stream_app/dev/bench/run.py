@@ -75,6 +75,9 @@ async def run_bench(config: BenchConfig, settings: Settings,
         figures.reader_uncached = await reader_load(stats_url, "bench-reader",
                                                     config.reader_clients,
                                                     config.reader_seconds, progress, 2000)
+        figures.reader_new_connection = await reader_load(
+            stats_url, "bench-reader", config.reader_clients, config.reader_seconds, progress,
+            new_connection=True)
         if config.live_streams:
             figures.live = await live_streams(f"{stats_url}/live", "bench-live", store,
                                               f"bench-live-{run}", reader.pid,
@@ -84,6 +87,9 @@ async def run_bench(config: BenchConfig, settings: Settings,
         # the probes show whether any step holds the worker's loop (the worst lag).
         figures.end_to_end = await end_to_end(bootstrap, topics, stats_url, "bench-probe",
                                               probe_env, config, progress)
+        figures.end_to_end_replay = await end_to_end(bootstrap, topics, stats_url,
+                                                     "bench-probe", probe_env, config,
+                                                     progress, replay=traffic)
         figures.end_to_end["worst_loop_lag_ms"] = 1000 * await metric_value(
             port, "callback_stats_event_loop_lag_max_seconds")
         figures.end_to_end["worst_loop_lag_busy_ms"] = 1000 * await metric_value(

@@ -49,22 +49,28 @@ async def worker_run(worker: StreamAppProcess, port: int, store: CounterStore, t
 # -- 4. end to end --------------------------------------------------------------------------
 
 async def end_to_end(bootstrap: str, topics: Topics, reader_url: str, token: str, env: str,
-                     config: BenchConfig, progress: Progress) -> dict[str, float]:
+                     config: BenchConfig, progress: Progress,
+                     replay: Traffic | None = None) -> dict[str, float]:
     """Probe callbacks one after another under a steady background load; each is timed
-    from just before its send until the reader counts it (polled every 5 ms)."""
+    from just before its send until the reader counts it (polled every 5 ms).
+
+    The load is fresh events (new calls), or with ``replay`` the workload's own events
+    sent again: duplicates with old timestamps, as a consumer group reset or an upstream
+    retry storm sends them. Under a replay the probes are callbacks of ONE contact, whose
+    state grows with every probe."""
     import aiohttp
     from aiokafka import AIOKafkaProducer
 
-    background = generate(Scenario(seed=config.seed + 1, environments=2,
-                                   callbacks=int(config.background_rate * 120 / 3.9),
-                                   contacts=config.contacts,
-                                   environment_prefix=f"bench-bg-{uuid.uuid4().hex[:6]}"))
+    background = replay or generate(Scenario(
+        seed=config.seed + 1, environments=2, callbacks=int(config.background_rate * 120 / 3.9),
+        contacts=config.contacts, environment_prefix=f"bench-bg-{uuid.uuid4().hex[:6]}"))
     load = asyncio.create_task(produce(bootstrap, topics.as_kinds(), background,
                                        rate=config.background_rate))
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks="all")
     await producer.start()
     samples, missed = [], 0
     headers = {"Authorization": f"Bearer {token}"}
+    what = "end to end probes" + (" (replayed load, one contact)" if replay else "")
     try:
         async with aiohttp.ClientSession() as http:
             async def received() -> int:
@@ -73,22 +79,24 @@ async def end_to_end(bootstrap: str, topics: Topics, reader_url: str, token: str
                 return int(body["data"]["total_callbacks_received"])
 
             await asyncio.sleep(3.0)  # let the background load reach its rate
+            before = await received()
             for i in range(config.probes):
-                event = probe_event(env, i)
+                event = probe_event(env, i + (10**5 if replay else 0), one_contact=bool(replay))
                 began = time.perf_counter()
                 await producer.send_and_wait(topics.inbound, orjson.dumps(event),
                                              key=event["contact_phone"].encode())
                 try:
-                    await poll(received, more_than(i), 10.0, interval=0.005)
+                    await poll(received, more_than(before + i), 10.0, interval=0.005)
                     samples.append(time.perf_counter() - began)
                 except TimeoutError:
                     missed += 1
-                progress("end to end probes", i + 1, config.probes)
+                progress(what, i + 1, config.probes)
     finally:
         load.cancel()
         await producer.stop()
     return {"probes": config.probes, "not_visible_in_10s": missed,
             **percentiles(samples), "background_events_per_second": config.background_rate}
+
 
 async def restart(worker: StreamAppProcess, store: CounterStore, bootstrap: str,
                   topics: Topics, env: str, data_dir: Path, progress: Progress

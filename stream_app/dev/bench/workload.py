@@ -68,11 +68,12 @@ def workload(config: BenchConfig, prefix: str) -> Traffic:
 
 # -- 1. plain aiokafka ----------------------------------------------------------------
 
-def probe_event(env: str, number: int) -> dict[str, str]:
-    """A ``received`` callback of a call and contact of its own, today (UTC)."""
+def probe_event(env: str, number: int, one_contact: bool = False) -> dict[str, str]:
+    """A ``received`` callback of a call of its own, today (UTC); of a contact of its own
+    too, or (``one_contact``) of the one contact every such probe shares."""
+    phone = "+15550000000" if one_contact else f"+1555{number:07d}"
     return {"event_id": f"probe-{number}", "environment_id": env, "call_id": f"probe-{number}",
-            "type": "received", "callback_agent_id": "probe",
-            "contact_phone": f"+1555{number:07d}",
+            "type": "received", "callback_agent_id": "probe", "contact_phone": phone,
             "occurred_at": f"{date.today().isoformat()}T12:00:00Z"}
 
 
