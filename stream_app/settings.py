@@ -65,6 +65,12 @@ class Settings(BaseSettings):
                        description="Faust table store: rocksdb:// (on disk under DATA_DIR; "
                                    "a restart recovers only the changelog tail) or memory:// "
                                    "(tables rebuilt from their changelogs on assignment).")
+    rocksdb_memory_mib: int = Field(8, ge=1, le=4096,
+                                    description="RocksDB memory per table partition (each "
+                                                "is a RocksDB of its own): its write "
+                                                "buffers (two at most) and its block cache, "
+                                                "each this size; Faust's defaults are 64 MiB "
+                                                "buffers (three) and a 2 GiB cache.")
     stall_seconds: float = Field(120.0, gt=0,
                                  description="Liveness: /healthz fails once input has waited "
                                              "this long with no message processed and no "

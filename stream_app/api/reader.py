@@ -55,6 +55,7 @@ from stream_app.api.responses import (
     resolve_period,
     stats_response,
 )
+from stream_app.core.domain import jsonbytes
 from stream_app.core.domain.published import SCHEMAS, schema_document
 from stream_app.core.outages import redis_away
 from stream_app.core.store.counters import CounterStore, Stats
@@ -183,7 +184,7 @@ class Reader:
         async def load() -> Answer:
             stats = await read_counters(self.store, environment, period, agent)
             body = stats_response(stats, period).model_dump(mode="json")
-            return Answer(orjson.dumps(body), stats.version)
+            return Answer(jsonbytes.dumps(body), stats.version)
         return await self.cache.get(environment, (agent, period.start, period.end), load)
 
     async def stats(self, request: web.Request) -> web.Response:

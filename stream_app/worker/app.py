@@ -78,6 +78,19 @@ def app_options(settings: Settings, directory: Path) -> dict[str, Any]:
     )
 
 
+def store_options(settings: Settings) -> dict[str, Any]:
+    """RocksDB's memory per table partition (a fresh dict each time: Faust's store pops
+    keys from it). Every partition of every table is a RocksDB of its own, and Faust's
+    defaults give each 64 MiB write buffers (three at most) and a 2 GiB block cache, so
+    a worker's memory had no bound but the state's size. Smaller buffers flush sooner;
+    the rows are on disk and in the changelog either way."""
+    if not settings.store.startswith("rocksdb"):
+        return {}
+    size = settings.rocksdb_memory_mib * 2**20
+    return {"write_buffer_size": size, "max_write_buffer_number": 2,
+            "block_cache_size": size}
+
+
 def create_app(settings: Settings, cluster_id: str) -> Wiring:
     names = TopicNames.from_settings(settings)
     directory = state_dir(settings, cluster_id)
@@ -96,9 +109,9 @@ def create_app(settings: Settings, cluster_id: str) -> Wiring:
     keyed = app.topic(names.keyed, key_serializer="raw", value_serializer="raw",
                       partitions=settings.partitions, internal=True)
     history = app.Table("history", partitions=settings.partitions, key_type=bytes,
-                        use_partitioner=True)
+                        use_partitioner=True, options=store_options(settings))
     pending = app.Table("pending", partitions=settings.partitions, key_type=bytes,
-                        use_partitioner=True)
+                        use_partitioner=True, options=store_options(settings))
     return Wiring(app=app, names=names, outbound=source(names.outbound),
                   inbound=source(names.inbound), config=source(names.config), keyed=keyed,
                   history=history, pending=pending)

@@ -19,6 +19,7 @@ from faust.stores.rocksdb import Store as RocksDBStore
 from faust.transport.drivers.aiokafka import Producer as KafkaProducer
 from faust.types import TP
 
+from stream_app.core.domain import jsonbytes
 from stream_app.core.kafka.delivery import KafkaBatches, Producer, Record
 from stream_app.core.kafka.topics import KeyedPartitioner
 from stream_app.core.pipeline.batches import PartitionLost
@@ -129,7 +130,7 @@ class KeyedTable(MutableMapping[bytes, Any]):
     def __setitem__(self, key: bytes, value: Any) -> None:
         """Write ``key`` (inside ``KeyedPartitions.writing`` of its partition)."""
         store, partition = self.table.data, self.of(key)
-        raw = orjson.dumps(value)
+        raw = jsonbytes.dumps(value)
         if isinstance(store, RocksDBStore):
             store._db_for_partition(partition).put(key, raw)
         else:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import orjson
-
+from stream_app.core.domain import jsonbytes
 from stream_app.core.domain.matching import Decision
 from stream_app.core.domain.records import SEPARATOR
 
@@ -41,6 +40,6 @@ def classified_record(environment_id: str, call_id: str, callback_agent_id: str,
 
 def _record(kind: str, environment_id: str, call_id: str, callback_agent_id: str, day: str,
             extra: dict[str, Any]) -> bytes:
-    return orjson.dumps({"id": outcome_id(kind, environment_id, call_id), "kind": kind,
+    return jsonbytes.dumps({"id": outcome_id(kind, environment_id, call_id), "kind": kind,
                          "environment_id": environment_id, "call_id": call_id,
                          "callback_agent_id": callback_agent_id, "day": day, **extra})

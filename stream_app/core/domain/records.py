@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from stream_app.core.domain import jsonbytes
 from stream_app.core.domain.matching import CallEvent, InboundType, OutboundRef, PendingCall
 
 SEPARATOR = "\x1f"
@@ -105,7 +106,7 @@ def _known(kind: str, version: object, key: bytes | None) -> None:
 
 
 def encode_keyed(record: KeyedRecord) -> bytes:
-    return orjson.dumps([_TAGS[type(record)], FORMAT, *record])
+    return jsonbytes.dumps([_TAGS[type(record)], FORMAT, *record])
 
 
 def decode_keyed(raw: bytes, key: bytes | None = None) -> KeyedRecord:
@@ -205,7 +206,7 @@ class DeadLetter(NamedTuple):
             "truncated": key_cut or value_cut,
             "value_bytes": None if self.value is None else len(self.value),
         }
-        return orjson.dumps(record)
+        return jsonbytes.dumps(record)
 
 
 def _cut(raw: bytes | None, budget: int) -> tuple[bytes | None, bool]:

@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import orjson
 
+from stream_app.core.domain import jsonbytes
 from stream_app.core.domain.published import STATS, headers
 from stream_app.core.kafka.delivery import Outbox
 from stream_app.core.store.counters import CounterStore, Stats
@@ -53,7 +54,7 @@ class StatsKey(NamedTuple):
         fields = {"day": self.day, "environment_id": self.environment_id}
         if self.callback_agent_id is not None:
             fields["callback_agent_id"] = self.callback_agent_id
-        return orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
+        return jsonbytes.dumps(fields, option=orjson.OPT_SORT_KEYS)
 
 
 def stats_value(key: StatsKey, stats: Stats) -> bytes:
@@ -69,7 +70,7 @@ def stats_value(key: StatsKey, stats: Stats) -> bytes:
         "callbacks_by_source_agent": [{"source_agent_id": agent, "name": name, "count": count}
                                       for agent, name, count in stats.sorted_sources()],
     }
-    return orjson.dumps(value)
+    return jsonbytes.dumps(value)
 
 
 class Published(NamedTuple):
