@@ -60,7 +60,7 @@ def _stats(args: argparse.Namespace) -> None:
 
     settings = _load(args)
     try:
-        response = _redis_or_exit(settings, read_stats(settings, args.environment, args.start,
+        response = _answer_or_exit(settings, read_stats(settings, args.environment, args.start,
                                                        args.end, args.callback_agent))
     except ApiError as exc:
         sys.exit(f"error: {exc.code}: {exc.message}")
@@ -76,7 +76,7 @@ def _explain(args: argparse.Namespace) -> None:
     from stream_app.terminal import print_call, read_call
 
     settings = _load(args)
-    response = _redis_or_exit(settings, read_call(settings, args.environment, args.call_id))
+    response = _answer_or_exit(settings, read_call(settings, args.environment, args.call_id))
     if response is None:
         sys.exit(f"error: NOT_FOUND: no callback {args.call_id!r} in {args.environment} "
                  "(unknown, or its record expired after STREAM_APP_DEDUP_TTL_SECONDS)")
@@ -116,17 +116,22 @@ def _tracing(service: str) -> None:
 T = TypeVar("T")
 
 
-def _redis_or_exit(settings: Settings, question: Coroutine[Any, Any, T]) -> T:
-    """The answer, or one line and exit 1 when Redis is away (the HTTP API's 503)."""
-    from stream_app.core.outages import redis_away
+def _answer_or_exit(settings: Settings, question: Coroutine[Any, Any, T]) -> T:
+    """The answer, or one line and exit 1 when Kafka or Redis is away (the HTTP API's
+    503; ``core/outages.py`` decides what is an outage)."""
+    from stream_app.core.outages import outage_of
 
     try:
         return asyncio.run(question)
     except Exception as exc:
-        if not redis_away(exc):
+        service = outage_of(exc)
+        if service is None:
             raise
-        sys.exit(f"error: Redis at {settings.redis_url} did not answer "
-                 f"({type(exc).__name__}); is it up? (STREAM_APP_REDIS_URL)")
+        where = (f"Redis at {settings.redis_url}", "STREAM_APP_REDIS_URL") \
+            if service == "redis" else \
+            (f"Kafka at {settings.kafka_bootstrap}", "STREAM_APP_KAFKA_BOOTSTRAP")
+        sys.exit(f"error: {where[0]} did not answer ({type(exc).__name__}); is it up? "
+                 f"({where[1]})")
 
 
 def _tail(args: argparse.Namespace) -> None:
@@ -164,7 +169,9 @@ def _settings(args: argparse.Namespace) -> None:
 def _audit(args: argparse.Namespace) -> None:
     from stream_app.core.ops.audit import audit
 
-    report = asyncio.run(audit(_load(args)))
+    settings = _load(args)
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the one line below says it
+    report = _answer_or_exit(settings, audit(settings))
     if args.json:
         print(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
     else:

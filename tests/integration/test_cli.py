@@ -109,6 +109,7 @@ async def test_the_installed_worker_runs_from_any_directory(endpoints: Endpoints
     (("worker", "--loglevel", "loud"), "", "'loud' is not one of"),
     (("simulate", "--callbacks", "-5"), "", "-5 is not a positive count"),
     (("tail", "callback-stats"), "kafka down", "STREAM_APP_KAFKA_BOOTSTRAP"),
+    (("audit",), "kafka down", "STREAM_APP_KAFKA_BOOTSTRAP"),
     (("reader",), "unknown exporter", "OTEL_TRACES_EXPORTER='zipkin'"),
     (("settings",), "bad log format", "STREAM_APP_LOG_FORMAT"),
 ], ids=lambda v: v if isinstance(v, str) else " ".join(v))
