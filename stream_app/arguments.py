@@ -17,6 +17,10 @@ from stream_app.core.domain.published import TOPICS
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
+_BENCH_HELP = {"code": "run the worker and the reader from the source tree at this path "
+                       "(an A/B against another commit: git worktree add DIR REV)"}
+
+
 def level(text: str) -> str:
     if text.upper() not in LEVELS:
         raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(LEVELS)}")
@@ -216,6 +220,9 @@ def parser() -> argparse.ArgumentParser:
     from stream_app.dev.bench.config import BenchConfig  # dataclasses only, no Faust
 
     for name, default in asdict(BenchConfig()).items():
+        if default is None:
+            bench.add_argument(f"--{name.replace('_', '-')}", help=_BENCH_HELP[name])
+            continue
         bench.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default,
                            help=f"default {default:g}")
     bench.add_argument("--json", type=Path, help="also write the figures here")

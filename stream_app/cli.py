@@ -242,18 +242,19 @@ def _services(args: argparse.Namespace) -> None:
 
 def _bench(args: argparse.Namespace) -> None:
     from stream_app.dev.bench.config import BenchConfig
-    from stream_app.dev.bench.run import run_bench
+    from stream_app.dev.bench.run import BenchError, run_bench
     from stream_app.dev.bench.summary import report, write_json
     from stream_app.dev.processes import ChildDied
 
     config = BenchConfig(**{name: getattr(args, name) for name in asdict(BenchConfig())})
+    json_file = args.json.resolve() if args.json else None  # --code changes directory
     try:
         figures = asyncio.run(run_bench(config, _load(args)))
-    except ChildDied as exc:
+    except (ChildDied, BenchError) as exc:
         sys.exit(f"error: {exc}")
     print(report(figures))
-    if args.json:
-        write_json(figures, args.json)
+    if json_file:
+        write_json(figures, json_file)
 
 
 def _demo(args: argparse.Namespace) -> None:

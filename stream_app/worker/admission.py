@@ -50,13 +50,13 @@ class Admission:
         self.clock = clock
         self.asking: set[asyncio.Task[None]] = set()
 
-    def __call__(self, events: Sequence[Any]) -> tuple[list[Message], list[Any]]:
-        """The messages to process, in order, and the events to ack once they are."""
+    def __call__(self, batch: Sequence[Any]) -> tuple[list[Message], list[Any]]:
+        """Of a batch of Faust messages, those to process, in order, and those to ack
+        once they are."""
         generation = self.generation()
         messages, done = [], []
         gaps = self.repairs.gaps
-        for event in events:
-            m = event.message
+        for m in batch:
             if m.generation_id not in (None, generation):
                 continue
             verdict = self.order.admit(generation, m.tp, m.offset)
@@ -64,7 +64,7 @@ class Admission:
                                      or self._skips(m.tp, m.offset, generation)):
                 verdict = self.order.admit(generation, m.tp, m.offset)
             if verdict != "gap":
-                done.append(event)
+                done.append(m)
                 if verdict == "next":
                     messages.append(m)
                     if gaps and m.tp in gaps:

@@ -41,7 +41,7 @@ from stream_app.settings import Settings
 from stream_app.worker import holes
 from stream_app.worker.admission import Admission
 from stream_app.worker.app import Wiring
-from stream_app.worker.batch_agent import BatchAgent
+from stream_app.worker.batch_agent import BatchAgent, InboxSource
 from stream_app.worker.changelog import TableChanges
 from stream_app.worker.emitter import ProgressEmitter
 from stream_app.worker.housekeeping import (
@@ -53,6 +53,7 @@ from stream_app.worker.housekeeping import (
 )
 from stream_app.worker.metadata_sync import WATCH_SECONDS, MetadataSyncGuard, faust_clients
 from stream_app.worker.patches.absent_offsets import ABSENT
+from stream_app.worker.patches.inbox import inbox_for
 from stream_app.worker.probe import HealthProbe
 from stream_app.worker.tables import KeyedPartitions, KeyedTable, kafka_producer, processed_base
 
@@ -185,8 +186,8 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     app = wiring.app
     for spec in topology.agents():
         body = topology.batch_agent(spec)
-        agent = body.__call__
-        app.agent(spec.channel, name=spec.name, concurrency=1)(_named(agent, spec.name))
+        source = InboxSource(inbox_for(spec.channel.get_topic_name(), app.flow_control), app)
+        app.agent(spec.channel, name=spec.name, concurrency=1)(_named(body, source, spec.name))
     for timer in topology.timers():
         app.timer(timer.every, name=timer.name)(logged(timer.run, timer.name, health))
     app.on_before_shutdown.connect(topology.before_shutdown)
@@ -194,9 +195,11 @@ def register(wiring: Wiring, settings: Settings, store: CounterStore,
     return topology.probe
 
 
-def _named(agent: Callable[..., Any], name: str) -> Callable[..., Any]:
-    """A function Faust can name the agent after (it reads ``__name__``)."""
+def _named(body: BatchAgent, source: InboxSource, name: str) -> Callable[..., Any]:
+    """A function Faust can name the agent after (it reads ``__name__``). Faust's stream
+    stays unread: the agent's messages come through its inbox (``patches/inbox.py``);
+    the stream is what subscribes the agent's topic."""
     async def run(stream: Any) -> None:
-        await agent(stream)
+        await body(source)
     run.__name__ = run.__qualname__ = name.replace("-", "_")
     return run

@@ -198,7 +198,6 @@ TESTED_ELSEWHERE = {
     "dev/bench/failover.py": "tests/integration/test_bench.py",
     "dev/bench/live_streams.py": "tests/integration/test_bench.py",
     "dev/bench/reader_load.py": "tests/integration/test_bench.py",
-    "dev/bench/run.py": "tests/integration/test_bench.py",
     "dev/bench/summary.py": "tests/integration/test_bench.py",
     "dev/bench/worker.py": "tests/integration/test_bench.py",
     "dev/bench/workload.py": "tests/integration/test_bench.py",

@@ -28,6 +28,10 @@ class BenchConfig:
     live_streams: int = 1000
     """Open SSE streams on the reader while counters change at ``background_rate``."""
     live_seconds: float = 10.0
+    code: str | None = None
+    """If set: the worker, the reader and the patched bare agent run the source tree at
+    this path (``git worktree add DIR REV``), for an A/B against another commit in one
+    sitting; the bench itself, its workload and the stock baselines stay this code."""
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -24,11 +25,30 @@ from stream_app.dev.simulate import produce
 from stream_app.settings import Settings
 
 
+def children_run(code: str | None) -> None:
+    """With ``--code DIR``, every child process imports ``stream_app`` from DIR first:
+    it is their working directory (``python -m`` puts that first on ``sys.path``, before
+    ``PYTHONPATH`` and the installed package). This process's own imports are settled
+    (``sys.path`` is read at start), so only the children change."""
+    if not code:
+        return
+    tree = Path(code).resolve()
+    if not (tree / "stream_app" / "__init__.py").is_file():
+        raise BenchError(f"--code {code}: no stream_app package there")
+    os.environ["PYTHONPATH"] = str(tree)
+    os.chdir(tree)
+
+
+class BenchError(Exception):
+    """A bench argument that cannot be used (one line for the CLI)."""
+
+
 async def run_bench(config: BenchConfig, settings: Settings,
                     progress: Progress | None = None) -> Figures:
     """Kafka and Redis from ``settings``; everything else is the bench's own (fresh
     topics, consumer groups, environments and a temporary data directory)."""
     progress = progress or Progress()
+    children_run(config.code)
     bootstrap, redis_url = settings.kafka_bootstrap, settings.redis_url
     run = uuid.uuid4().hex[:8]
     raise_open_files()

@@ -96,7 +96,8 @@ def report(f: Figures) -> str:
         e = f.end_to_end
         lines.append(f"end to end under {e['background_events_per_second']:,.0f} events/s: "
                      f"p50 {e.get('p50_ms', 0):.0f} ms, p99 {e.get('p99_ms', 0):.0f} ms, "
-                     f"max {e.get('max_ms', 0):.0f} ms, "
+                     f"max {e.get('max_ms', 0):.0f} ms (slowest 5: "
+                     f"{e.get('fifth_slowest_ms', 0):.0f} to {e.get('max_ms', 0):.0f} ms), "
                      f"{e['not_visible_in_10s']:.0f} of {e['probes']:.0f} not visible in 10 s; "
                      f"worst event loop lag {e.get('worst_loop_lag_ms', 0):.0f} ms (the "
                      f"loop thread on the CPU for at most "
@@ -106,7 +107,9 @@ def report(f: Figures) -> str:
         e = f.end_to_end_replay
         lines.append(f"end to end under {e['background_events_per_second']:,.0f} replayed "
                      f"events/s, probes on one contact: p50 {e.get('p50_ms', 0):.0f} ms, "
-                     f"p99 {e.get('p99_ms', 0):.0f} ms, max {e.get('max_ms', 0):.0f} ms, "
+                     f"p99 {e.get('p99_ms', 0):.0f} ms, max {e.get('max_ms', 0):.0f} ms "
+                     f"(slowest 5: {e.get('fifth_slowest_ms', 0):.0f} to "
+                     f"{e.get('max_ms', 0):.0f} ms), "
                      f"{e['not_visible_in_10s']:.0f} of {e['probes']:.0f} not visible in 10 s")
     for block in f.loop_blocks:
         lines.append(f"  loop held {block}")

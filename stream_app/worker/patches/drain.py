@@ -19,6 +19,7 @@ from typing import Any
 from faust.transport.consumer import Consumer
 
 from stream_app.patching import Patch, Signature
+from stream_app.worker.patches.inbox import INBOXES
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,19 @@ class Resumed:
 
 
 async def deliver(consumer: Any, message: Any) -> None:
-    """Hand ``message`` to its stream; a task only if the stream buffer is full."""
+    """Hand ``message`` to its agent's inbox (:mod:`.inbox`), else to its stream; a task
+    only if the inbox or the stream buffer is full."""
     if consumer.suspend_flow.is_set():
+        return
+    inbox = INBOXES.get(message.topic)
+    if inbox is not None:
+        flow = consumer.app.flow_control
+        if not flow.is_active():  # as the conductor: not while tables recover
+            await flow.acquire()
+        while not inbox.put(message):
+            await consumer.wait_first(inbox.space(), consumer.suspend_flow.wait())
+            if consumer.suspend_flow.is_set():
+                return
         return
     coro = consumer.callback(message)
     try:

@@ -16,9 +16,8 @@ A, B = TP("in", 0), TP("in", 1)
 
 
 def events(tp: TP, *offsets: int, generation: int | None = 1) -> list[Any]:
-    return [SimpleNamespace(message=SimpleNamespace(tp=tp, topic=tp.topic,
-                                                    partition=tp.partition, offset=o,
-                                                    generation_id=generation))
+    return [SimpleNamespace(tp=tp, topic=tp.topic, partition=tp.partition, offset=o,
+                            generation_id=generation)
             for o in offsets]
 
 
@@ -44,7 +43,7 @@ class World:
     def admit(self, batch: list[Any]) -> tuple[list[int], list[int]]:
         """Offsets to process, offsets to ack."""
         messages, done = self.admission(batch)
-        return [m.offset for m in messages], [e.message.offset for e in done]
+        return [m.offset for m in messages], [m.offset for m in done]
 
 
 def test_messages_past_a_hole_wait_and_the_hole_is_fetched_again_if_it_stays() -> None:

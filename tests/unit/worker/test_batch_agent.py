@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,16 +15,15 @@ from stream_app.worker import batch_agent
 from stream_app.worker.batch_agent import BatchAgent
 
 
-class Stream:
+class Source:
     def __init__(self, batches: list[list[Any]]) -> None:
         self.batches, self.acked = batches, []  # type: list[list[Any]], list[Any]
 
-    async def noack_take(self, n: int, within: float) -> AsyncIterator[list[Any]]:
-        for batch in self.batches:
-            yield batch
+    async def take(self, most: int, within: float) -> list[Any]:
+        return self.batches.pop(0)
 
-    async def ack(self, event: Any) -> None:
-        self.acked.append(event)
+    def ack(self, message: Any) -> None:
+        self.acked.append(message)
 
 
 class Admission:
@@ -54,9 +53,9 @@ async def test_a_batch_is_acked_after_processing_and_counted_delivered(
 
     monkeypatch.setattr(batch_agent, "process", process)
     progress = IntakeProgress(0.0)
-    stream = Stream([[message(0), message(1)]])
-    await agent(progress)(stream)  # type: ignore[arg-type]
-    assert processed == [0, 1] and [m.offset for m in stream.acked] == [0, 1]
+    source = Source([[message(0), message(1)]])
+    await agent(progress).one_batch(source)
+    assert processed == [0, 1] and [m.offset for m in source.acked] == [0, 1]
     assert progress.next_offset == {InputPartition("in", 0): 2}
 
 
@@ -67,6 +66,6 @@ async def test_a_lost_partition_leaves_the_batch_unacked(
 
     monkeypatch.setattr(batch_agent, "process", process)
     body = agent(None)
-    stream = Stream([[message(0)]])
-    await body(stream)  # type: ignore[arg-type]
-    assert stream.acked == [] and body.admission.forgotten == 1  # type: ignore[attr-defined]
+    source = Source([[message(0)]])
+    await body.one_batch(source)
+    assert source.acked == [] and body.admission.forgotten == 1  # type: ignore[attr-defined]

@@ -8,9 +8,11 @@ from types import SimpleNamespace
 from typing import Any
 
 from faust.transport.consumer import Consumer
+from mode.utils.queues import FlowControlEvent
 
 from stream_app.worker import patch_registry
 from stream_app.worker.patches import drain
+from stream_app.worker.patches.inbox import INBOXES, inbox_for
 from tests.unit.worker.doubles import consumer_double, message
 
 patch_registry.install()
@@ -101,3 +103,69 @@ async def _first(*coros: Any) -> None:
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
+
+
+# -- the agents' inboxes -------------------------------------------------------------------
+
+def test_an_agent_topic_s_message_goes_to_its_inbox_not_through_the_conductor() -> None:
+    async def callback(m: Any) -> None:
+        raise AssertionError("the conductor's per-message path for an agent's topic")
+
+    async def run() -> None:
+        double, fetcher, messages = drain_double(callback, None)
+        double.app.flow_control = FlowControlEvent(initially_suspended=False)
+        inbox = inbox_for("in", double.app.flow_control)
+        try:
+            await Consumer._drain_messages(double, fetcher)
+            assert list(inbox.items) == messages
+            double.app.flow_control.clear()  # what Faust does on a revocation
+            assert list(inbox.items) == []
+        finally:
+            INBOXES.pop("in")
+
+    asyncio.run(run())
+
+
+def test_a_full_inbox_holds_the_fetch_loop_and_a_rebalance_releases_it() -> None:
+    async def run() -> None:
+        double, _, _ = drain_double(None, None)
+        double.wait_first = lambda *coros: _first(*coros)
+        double.app.flow_control = FlowControlEvent(initially_suspended=False)
+        inbox = inbox_for("in", double.app.flow_control)
+        inbox.max_size = 1
+        try:
+            await drain.deliver(double, message(1))
+            waiting = asyncio.ensure_future(drain.deliver(double, message(2)))
+            await asyncio.sleep(0.01)
+            assert not waiting.done() and [m.offset for m in inbox.items] == [1]
+            assert [m.offset for m in await inbox.take(10, 0.0)] == [1]
+            await asyncio.wait_for(waiting, 1)
+            assert [m.offset for m in inbox.items] == [2], "room made: the message goes in"
+            waiting = asyncio.ensure_future(drain.deliver(double, message(3)))
+            await asyncio.sleep(0.01)
+            double.suspend_flow.set()  # a rebalance starts
+            await asyncio.wait_for(waiting, 1)
+            assert [m.offset for m in inbox.items] == [2], "not delivered once suspended"
+        finally:
+            INBOXES.pop("in")
+
+    asyncio.run(run())
+
+
+def test_an_inbox_takes_nothing_while_the_tables_recover() -> None:
+    async def run() -> None:
+        double, _, _ = drain_double(None, None)
+        flow = double.app.flow_control = FlowControlEvent(initially_suspended=False)
+        inbox = inbox_for("in", flow)
+        try:
+            flow.suspend()  # Faust: from a revocation until the tables are recovered
+            waiting = asyncio.ensure_future(drain.deliver(double, message(5)))
+            await asyncio.sleep(0.01)
+            assert not waiting.done() and not inbox.items
+            flow.resume()
+            await asyncio.wait_for(waiting, 1)
+            assert [m.offset for m in inbox.items] == [5]
+        finally:
+            INBOXES.pop("in")
+
+    asyncio.run(run())
