@@ -205,7 +205,6 @@ TESTED_ELSEWHERE = {
     "dev/simulate.py": "the traffic of every end-to-end test, checked by its oracle",
     "dev/truth.py": "the oracle of the end-to-end tests (against tests/oracles.py there)",
     "loops.py": "one choice of event loop, used by every process the integration tests run",
-    "observe/metrics.py": "declarations; tests/integration/test_config.py reads them on /metrics",
     "terminal.py": "stats and explain run as commands: tests/integration/test_cli.py",
     "worker/app.py": "builds the Faust app: every integration test with a worker",
     "worker/patches/seeks.py": "tests/unit/worker/patches/test_seek_on_assignment.py",

@@ -136,7 +136,7 @@ class Intake:
 
     async def accept(self, outbox: Outbox, model: type[E], message: Message) -> E | None:
         """The validated event, or None after dead-lettering the message."""
-        outbox.count(metrics.EVENTS_CONSUMED.labels(message.topic).inc)
+        outbox.count(metrics.child(metrics.EVENTS_CONSUMED, message.topic).inc)
         metrics.observe_record_age(message.topic, message.partition, message.timestamp,
                                    time.time())
         parsed = parse(model, message.value)

@@ -193,7 +193,7 @@ class Join:
         async for (key, partition, r, trace), result in yielding(list(zip(inbound, results,
                                                                    strict=True))):
             if result.newly_answered:  # once per call, whatever is replayed or retried
-                metrics.OUTCOMES.labels("answered").inc()
+                metrics.child(metrics.OUTCOMES, "answered").inc()
             self.newest_callback[partition] = max(self.newest_callback.get(partition, r.t), r.t)
             if began is not None:
                 trace = _joined(r, partition, trace, began, counted)
@@ -301,7 +301,7 @@ class Join:
     async def _publish(self, outbox: Outbox, p: PendingCall, result: ClassifyResult,
                        late: bool) -> None:
         if result.first_time:
-            metrics.OUTCOMES.labels(result.decision.outcome).inc()
+            metrics.child(metrics.OUTCOMES, result.decision.outcome).inc()
             if late:
                 metrics.LATE_CALLBACKS.inc()
         env = p.environment_id
