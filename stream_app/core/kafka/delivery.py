@@ -162,14 +162,20 @@ class Outbox:
             partition = await self.producer.partition_for(topic, key)
         self.collected.setdefault((topic, partition), []).append(Record(key, value, headers))
 
-    async def delivered(self) -> None:
-        """Wait until the broker acknowledged every record; raise the first failure."""
+    async def flush(self) -> None:
+        """Send every record given so far and wait until the broker acknowledged them
+        (raise the first failure); what is counted waits for :meth:`delivered`."""
         collected, self.collected = self.collected, {}
         for (topic, partition), records in collected.items():
             self.pending.append(await self.producer.send_records(topic, partition, records))
         pending, self.pending = self.pending, []
         if pending:
             await asyncio.gather(*pending)
+
+    async def delivered(self) -> None:
+        """Wait until the broker acknowledged every record; raise the first failure.
+        Then count what the batch counted."""
+        await self.flush()
         counted, self.on_delivery = self.on_delivery, []
         for increment in counted:
             increment()

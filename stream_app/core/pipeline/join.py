@@ -286,6 +286,11 @@ class Join:
         for (_, p), result, is_late in zip(due, results, late, strict=True):
             if result is not None:
                 await self._publish(outbox, p, result, is_late)
+        # A decided call leaves ``pending`` only once its outcome records are acknowledged:
+        # the pending row is what makes a replay publish them again, and its removal can
+        # outlive a crash of this batch (the local store keeps it after a kill -9; the
+        # changelog record may be sent before the batch's other records).
+        await outbox.flush()
         # Only this agent writes ``pending``, so ``rows`` still holds the table's rows
         # unless the partitions changed hands meanwhile (then read them again).
         stale = self.partitions.epoch() != self.due.epoch

@@ -140,3 +140,22 @@ def test_what_a_batch_counts_is_counted_once_it_is_delivered_and_never_for_a_fai
 
     asyncio.run(batches.durably(sender, effect))
     assert attempts == 3 and counted == [1]
+
+
+def test_a_flush_delivers_what_was_given_so_far_and_counts_nothing_yet() -> None:
+    """The join flushes its outcome records before a decided call leaves ``pending``."""
+    broker = Broker()
+    outbox = Outbox(Sender(broker, lambda: broker))
+    counted: list[int] = []
+
+    async def run() -> None:
+        outbox.count(lambda: counted.append(1))
+        await outbox.send("outcomes", b"env", b"o1", partition=0)
+        await outbox.flush()
+        assert broker.logs == {("outcomes", 0): [(b"env", b"o1")]} and counted == []
+        await outbox.send("outcomes", b"env", b"o2", partition=0)
+        await outbox.delivered()
+
+    asyncio.run(run())
+    assert broker.logs == {("outcomes", 0): [(b"env", b"o1"), (b"env", b"o2")]}
+    assert counted == [1]

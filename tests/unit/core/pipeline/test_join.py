@@ -87,10 +87,15 @@ class Msg:
 @dataclass
 class Outbox:
     sent: list[bytes] = field(default_factory=list)
+    flushed: int = 0
+    """How many of ``sent`` the broker acknowledged (``flush``)."""
 
     async def send(self, topic: str, key: Any, value: bytes, partition: Any = None,
                    headers: Any = None) -> None:
         self.sent.append(value)
+
+    async def flush(self) -> None:
+        self.flushed = len(self.sent)
 
 
 def join_for(store: FakeStore) -> Join:
@@ -221,6 +226,33 @@ def test_nothing_is_decided_before_every_input_partition_reported() -> None:
     later = ((INPUTS[3].topic, INPUTS[3].partition, 15.5),)
     asyncio.run(join.on_records(outbox, [Msg(encode_keyed(Progress(later)))]))  # type: ignore
     assert len(outbox.sent) == 1 and not join.pending
+
+
+class FlushedFirst(dict):  # type: ignore[type-arg]
+    """A ``pending`` table that checks, at each removal, that every outcome record sent
+    so far was acknowledged."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        super().__init__()
+        self.outbox = outbox
+
+    def pop(self, key: Any, default: Any = None) -> Any:
+        assert self.outbox.flushed == len(self.outbox.sent), \
+            "a decided call left pending before its outcome records were acknowledged"
+        return super().pop(key, default)
+
+
+def test_a_decided_call_leaves_pending_only_after_its_outcome_records_are_acked() -> None:
+    """The pending row is what makes a replay publish the outcome again: removed first,
+    a kill -9 before the records were acknowledged would lose them for good."""
+    outbox = Outbox()
+    join = join_for(FakeStore([]))
+    join.pending = FlushedFirst(outbox)
+    callback = encode_keyed(InboundSeen(ENV, 50.0, "received", "c", "cb", "ev", 5.0))
+    marks = tuple((p.topic, p.partition, 100.0) for p in INPUTS)
+    asyncio.run(join.on_records(outbox, [Msg(callback, PHONE.encode()),  # type: ignore[list-item]
+                                         Msg(encode_keyed(Progress(marks)))]))
+    assert len(outbox.sent) == 1 and outbox.flushed == 1 and not join.pending
 
 
 class OnePartitionOwned(AllPartitions):
