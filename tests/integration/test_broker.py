@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.conftest import Endpoints
+from tests.support import poll
 
 pytestmark = pytest.mark.integration
 
@@ -19,10 +20,12 @@ async def test_topic_creation_produce_group_join_and_commit(endpoints: Endpoints
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-        described = await admin.describe_topics([topic])
+        # A fresh broker may answer the describe before the new topic's metadata is
+        # there (CI on 2026-12-07: no partitions yet): poll, do not assume.
+        partitions = await poll(lambda: _partitions(admin, topic), lambda n: n == 3, 30)
     finally:
         await admin.close()
-    assert len(described[0]["partitions"]) == 3
+    assert partitions == 3
 
     producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap, acks="all")
     await producer.start()
@@ -48,3 +51,8 @@ async def test_topic_creation_produce_group_join_and_commit(endpoints: Endpoints
         await consumer.stop()
     assert sorted(seen) == sorted(f"m{i}".encode() for i in range(30))
     assert sum(committed.values()) == 30
+
+
+async def _partitions(admin: AIOKafkaAdminClient, topic: str) -> int:
+    described = await admin.describe_topics([topic])
+    return len(described[0]["partitions"])
